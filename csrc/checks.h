@@ -1,0 +1,47 @@
+// Argument checks shared by the CPU and CUDA kernels; vipriors/ops.py mirrors them in
+// the fake (meta) implementations so that torch.compile reports the same errors.
+#pragma once
+#include <ATen/ATen.h>
+
+namespace vipriors {
+
+inline void check_images_nhwc(const at::Tensor& images, const char* op) {
+  TORCH_CHECK(images.scalar_type() == at::kByte, op, ": images must be uint8 (as decoded), got ",
+              images.scalar_type(), "; pass the pipeline's output before any float conversion");
+  TORCH_CHECK(images.dim() == 4, op, ": images must be [B, H, W, 3] (NHWC), got shape ", images.sizes());
+  TORCH_CHECK(images.size(3) == 3, op, ": images must have 3 channels last ([B, H, W, 3]), got shape ",
+              images.sizes(), "; a [B, 3, H, W] batch must be permuted to NHWC first");
+  TORCH_CHECK(images.size(0) > 0, op, ": empty batch (B = 0)");
+  TORCH_CHECK(images.size(1) > 0 && images.size(2) > 0, op, ": images have zero height or width: ", images.sizes());
+  TORCH_CHECK(images.is_contiguous(), op, ": images must be contiguous NHWC; call .contiguous() on the [B, H, W, 3] tensor");
+}
+
+inline void check_channel_vector(const at::Tensor& v, const at::Tensor& images, const char* name, const char* op) {
+  TORCH_CHECK(v.scalar_type() == at::kFloat, op, ": ", name, " must be float32, got ", v.scalar_type());
+  TORCH_CHECK(v.dim() == 1 && v.size(0) == 3, op, ": ", name, " must have shape [3] (one value per RGB channel, in 0..255 units), got ",
+              v.sizes());
+  TORCH_CHECK(v.device() == images.device(), op, ": ", name, " is on ", v.device(), " but images are on ", images.device(),
+              "; move it with .to(images.device)");
+  TORCH_CHECK(v.is_contiguous(), op, ": ", name, " must be contiguous");
+}
+
+inline void check_output_dtype(at::ScalarType dtype, const char* op) {
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kBFloat16 || dtype == at::kHalf, op,
+              ": output dtype must be float32, bfloat16 or float16, got ", dtype);
+}
+
+inline void check_normalize_args(const at::Tensor& images, const at::Tensor& mean, const at::Tensor& std,
+                                 at::ScalarType dtype) {
+  const char* op = "vipriors::normalize";
+  check_images_nhwc(images, op);
+  check_channel_vector(mean, images, "mean", op);
+  check_channel_vector(std, images, "std", op);
+  check_output_dtype(dtype, op);
+}
+
+inline at::Tensor empty_channels_last(const at::Tensor& images, at::ScalarType dtype) {
+  return at::empty({images.size(0), 3, images.size(1), images.size(2)},
+                   images.options().dtype(dtype).memory_format(at::MemoryFormat::ChannelsLast));
+}
+
+}  // namespace vipriors
