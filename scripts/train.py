@@ -1,0 +1,26 @@
+"""Train a classifier: `torchrun --nproc_per_node=N scripts/train.py --arch resnest200e --data DIR`.
+
+With no --data, trains on the built-in synthetic dataset (generated on first use).
+"""
+import os
+import sys
+
+from vipriors.engine import config as cfg
+from vipriors.engine.trainer import train
+
+
+def main(argv=None) -> int:
+    args = cfg.build_parser(__doc__).parse_args(argv)
+    try:
+        recipe = cfg.load_yaml(args.config) if args.config else None
+        saved = cfg.load_yaml(os.path.join(args.resume, "config.yaml")) if args.resume else None
+        config = cfg.resolve(cfg.cli_overrides(args), recipe=recipe, saved=saved)
+    except ValueError as error:
+        print(f"train.py: {error}", file=sys.stderr)
+        return 2
+    train(config, resume_dir=args.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

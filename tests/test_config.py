@@ -1,0 +1,46 @@
+import pytest
+
+from vipriors.engine import config as cfg
+
+
+def parse(argv):
+    return cfg.cli_overrides(cfg.build_parser("test").parse_args(argv))
+
+
+def test_builtin_profile_applies_only_without_data():
+    builtin = cfg.resolve(parse([]))
+    assert builtin.data.root is None and builtin.model.arch == "resnest14d" and builtin.data.image_size == 64
+    real = cfg.resolve(parse(["--data", "/imagenet"]))
+    assert real.model.arch == "resnest200e" and real.data.image_size == 224 and real.optim.optimizer == "sgd"
+
+
+def test_precedence_defaults_profile_recipe_cli():
+    recipe = {"optim": {"epochs": 7, "lr": 0.5}, "data": {"scale": [0.2, 1.0]}}
+    config = cfg.resolve(parse(["--epochs", "9", "--ratio", "0.5,2"]), recipe=recipe)
+    assert config.optim.epochs == 9 and config.optim.lr == 0.5
+    assert config.data.scale == (0.2, 1.0) and config.data.ratio == (0.5, 2.0)
+    assert config.data.image_size == 64  # from the built-in profile
+
+
+def test_resume_uses_the_saved_config(tmp_path):
+    original = cfg.resolve(parse(["--arch", "resnet18", "--lr", "0.3"]))
+    path = tmp_path / "config.yaml"
+    cfg.save_yaml(original, str(path))
+    resumed = cfg.resolve(parse(["--epochs", "20"]), saved=cfg.load_yaml(str(path)))
+    assert resumed.model.arch == "resnet18" and resumed.optim.lr == 0.3 and resumed.optim.epochs == 20
+    assert resumed.data == original.data
+
+
+def test_bad_values_name_the_setting():
+    with pytest.raises(ValueError, match="optim.epochs: cannot read 'many' as int"):
+        cfg.resolve(parse(["--epochs", "many"]))
+    with pytest.raises(ValueError, match="data.scale: expected 2 comma-separated values"):
+        cfg.resolve(parse(["--scale", "0.1"]))
+    with pytest.raises(ValueError, match="unknown setting 'epoch'"):
+        cfg.resolve({}, recipe={"optim": {"epoch": 3}})
+    assert cfg.resolve(parse(["--lr", "none"])).optim.lr is None
+
+
+def test_every_leaf_has_a_unique_flag():
+    flags = [f.metadata["flag"] for _, f, _ in cfg._leaves(cfg.TrainConfig)]
+    assert len(flags) == len(set(flags))

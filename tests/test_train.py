@@ -1,0 +1,101 @@
+"""End to end on the built-in dataset: the trainer learns, keeps its files, resumes; torchrun DDP."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vipriors.engine import config as cfg
+from vipriors.engine.trainer import TrainingError, train
+from vipriors.models import UnknownArchError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+import train as train_script  # noqa: E402
+
+FAST = ["--arch", "resnet10t", "--log-every", "5"]
+
+
+def events(run_dir):
+    with open(os.path.join(run_dir, "log.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def learned_run(builtin_cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    config = cfg.resolve(cfg.cli_overrides(cfg.build_parser("t").parse_args(
+        FAST + ["--epochs", "6", "--output-dir", str(out), "--name", "learn"])))
+    return train(config)
+
+
+@pytest.mark.slow
+def test_short_run_learns(learned_run):
+    # 10 balanced classes: chance is 10%; six CPU epochs of resnet10t reach ~40%.
+    assert learned_run["best_top1"] > 0.25, learned_run
+
+
+@pytest.mark.slow
+def test_run_folder_holds_config_log_and_checkpoints(learned_run):
+    run_dir = learned_run["run_dir"]
+    assert sorted(f for f in os.listdir(run_dir) if not f.startswith(".")) == ["best.pt", "config.yaml", "last.pt", "log.jsonl"]
+    log = events(run_dir)
+    assert [e["event"] for e in log] == ["start"] + ["epoch"] * 6 + ["end"]
+    assert all(e["val_images"] == 500 for e in log if e["event"] == "epoch")
+    assert cfg.load_yaml(os.path.join(run_dir, "config.yaml"))["model"]["arch"] == "resnet10t"
+    last = torch.load(os.path.join(run_dir, "last.pt"), weights_only=False)
+    assert last["epoch"] == 5 and last["step"] == 6 * (3000 // 64)
+    assert len(last["classes"]) == 10
+
+
+@pytest.mark.slow
+def test_resume_continues_where_it_stopped(learned_run, capsys):
+    run_dir = learned_run["run_dir"]
+    assert train_script.main(["--resume", run_dir, "--epochs", "7"]) == 0
+    log = events(run_dir)
+    epochs = [e["epoch"] for e in log if e["event"] == "epoch"]
+    assert epochs == [1, 2, 3, 4, 5, 6, 7]
+    assert "resuming" in capsys.readouterr().out
+    assert torch.load(os.path.join(run_dir, "last.pt"), weights_only=False)["step"] == 7 * (3000 // 64)
+
+
+@pytest.mark.slow
+def test_an_existing_run_is_never_overwritten(learned_run):
+    run_dir = learned_run["run_dir"]
+    config = cfg.resolve(cfg.cli_overrides(cfg.build_parser("t").parse_args(
+        FAST + ["--epochs", "1", "--output-dir", os.path.dirname(run_dir), "--name", os.path.basename(run_dir)])))
+    with pytest.raises(TrainingError, match="already holds a run.*--resume"):
+        train(config)
+
+
+def test_wrong_input_fails_before_any_work(builtin_cache, tmp_path):
+    def config(*argv):
+        return cfg.resolve(cfg.cli_overrides(cfg.build_parser("t").parse_args(list(argv) + ["--output-dir", str(tmp_path)])))
+
+    with pytest.raises(TrainingError, match="--batch-size 5000 is larger than the 3000"):
+        train(config("--batch-size", "5000"))
+    with pytest.raises(UnknownArchError, match="resnest14d"):
+        train(config("--arch", "resnest14"))
+    with pytest.raises(Exception, match="no such folder"):
+        train(config("--data", str(tmp_path / "nowhere")))
+    assert not os.listdir(tmp_path)
+    assert train_script.main(["--epochs", "ten"]) == 2
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_cover_validation_once(builtin_cache, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         os.path.join(REPO, "scripts", "train.py"), *FAST, "--epochs", "1", "--batch-size", "32",
+         "--output-dir", str(tmp_path), "--name", "ddp"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = events(str(tmp_path / "ddp"))
+    epoch = [e for e in log if e["event"] == "epoch"][0]
+    assert log[0]["world_size"] == 2
+    assert epoch["val_images"] == 500  # each validation image once across both ranks
+    assert "x2" in result.stdout
