@@ -123,3 +123,13 @@ def test_cuda_compiles_fullgraph():
     compiled = torch.compile(lambda x: ops.normalize(x, mean, std, torch.bfloat16), fullgraph=True)
     images = random_images((4, 16, 16), "cuda")
     assert torch.equal(compiled(images), ops.normalize(images, mean, std, torch.bfloat16))
+
+
+def test_importing_the_package_registers_the_ops():
+    import subprocess
+    import sys
+
+    code = "import vipriors, torch; print(torch.ops.vipriors.normalize.default.name())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "vipriors::normalize"

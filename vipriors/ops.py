@@ -12,14 +12,14 @@ from collections.abc import Sequence
 
 import torch
 
-try:
-    from . import _C  # noqa: F401  (loading the library registers torch.ops.vipriors)
-except ImportError as error:  # pragma: no cover - exercised only on a broken install
+from . import _C, extension_error
+
+if _C is None:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
         "vipriors._C, the compiled extension, is missing or does not match this torch "
-        f"({torch.__version__}): {error}. Build it from the repository root with "
+        f"({torch.__version__}): {extension_error}. Build it from the repository root with "
         "`python setup.py develop` (or `make setup`)."
-    ) from error
+    ) from extension_error
 
 from .ops_constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 
