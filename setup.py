@@ -73,7 +73,9 @@ def _extension_modules():
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
     sources = sorted(glob.glob("csrc/*.cpp")) + sorted(glob.glob("csrc/cpu/*.cpp"))
-    cxx_flags = ["-O3", "-fopenmp"]  # the C++ standard is the one torch's headers ask for
+    # The C++ standard is the one torch's headers ask for. No FMA contraction: the kernels
+    # must round exactly like their PyTorch references (mul, then add).
+    cxx_flags = ["-O3", "-fopenmp", "-ffp-contract=off"]
     extension, extra = CppExtension, {"cxx": cxx_flags}
     define_macros, include_dirs = [], []
     if cuda_home is not None:

@@ -39,6 +39,39 @@ inline void check_normalize_args(const at::Tensor& images, const at::Tensor& mea
   check_output_dtype(dtype, op);
 }
 
+inline void check_per_sample(const at::Tensor& t, const at::Tensor& images, const char* name, at::ScalarType dtype,
+                             at::IntArrayRef shape, const char* op) {
+  TORCH_CHECK(t.scalar_type() == dtype, op, ": ", name, " must be ", dtype, ", got ", t.scalar_type());
+  TORCH_CHECK(t.sizes() == shape, op, ": ", name, " must have shape ", shape, " (B = ", images.size(0), "), got ", t.sizes());
+  TORCH_CHECK(t.device() == images.device(), op, ": ", name, " is on ", t.device(), " but images are on ", images.device(),
+              "; draw the plan on the images' device");
+  TORCH_CHECK(t.is_contiguous(), op, ": ", name, " must be contiguous");
+}
+
+constexpr int64_t kMaxRegions = 4;
+constexpr int64_t kRegionFields = 7;  // src, y0, x0, y1, x1, oy, ox
+
+inline void check_mix_args(const at::Tensor& images, const at::Tensor& regions, const at::Tensor& blend_src,
+                           const at::Tensor& blend_weight, const at::Tensor& sia_mask, const at::Tensor& sia_shift,
+                           const at::Tensor& sia_stretch, const at::Tensor& mean, const at::Tensor& std,
+                           at::ScalarType dtype) {
+  const char* op = "vipriors::mix_normalize";
+  check_images_nhwc(images, op);
+  const int64_t B = images.size(0);
+  TORCH_CHECK(regions.dim() == 3 && regions.size(0) == B && regions.size(1) >= 1 && regions.size(1) <= kMaxRegions &&
+                  regions.size(2) == kRegionFields,
+              op, ": regions must be [B, R, 7] with 1 <= R <= 4 (src, y0, x0, y1, x1, oy, ox), got ", regions.sizes());
+  check_per_sample(regions, images, "regions", at::kInt, regions.sizes(), op);
+  check_per_sample(blend_src, images, "blend_src", at::kInt, {B}, op);
+  check_per_sample(blend_weight, images, "blend_weight", at::kFloat, {B}, op);
+  check_per_sample(sia_mask, images, "sia_mask", at::kBool, {B}, op);
+  check_per_sample(sia_shift, images, "sia_shift", at::kFloat, {B, 3}, op);
+  check_per_sample(sia_stretch, images, "sia_stretch", at::kFloat, {B, 3}, op);
+  check_channel_vector(mean, images, "mean", op);
+  check_channel_vector(std, images, "std", op);
+  check_output_dtype(dtype, op);
+}
+
 inline at::Tensor empty_channels_last(const at::Tensor& images, at::ScalarType dtype) {
   return at::empty({images.size(0), 3, images.size(1), images.size(2)},
                    images.options().dtype(dtype).memory_format(at::MemoryFormat::ChannelsLast));

@@ -91,3 +91,122 @@ def _normalize_fake(images, mean, std, dtype):
     _check_channel_vector(std, images, "std", op)
     torch._check(dtype in OUTPUT_DTYPES, lambda: f"{op}: output dtype must be float32, bfloat16 or float16, got {dtype}")
     return _empty_channels_last(images, dtype)
+
+
+# ------------------------------------------------------------------------- mix_normalize
+
+REGION_FIELDS = ("src", "y0", "x0", "y1", "x1", "oy", "ox")
+MAX_REGIONS = 4
+
+
+def mix_normalize(
+    images: torch.Tensor,
+    regions: torch.Tensor,
+    blend_src: torch.Tensor,
+    blend_weight: torch.Tensor,
+    sia_mask: torch.Tensor,
+    sia_shift: torch.Tensor,
+    sia_stretch: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """The fused training-input op; ``mix_normalize_reference`` is its specification.
+    Plans come from ``vipriors.mixing``, which also gives the matching label mix."""
+    return torch.ops.vipriors.mix_normalize.default(
+        images, regions, blend_src, blend_weight, sia_mask, sia_shift, sia_stretch, mean, std, dtype
+    )
+
+
+def sia_coefficients_reference(images, sia_mask, sia_shift, sia_stretch):
+    """SIA as an affine map per (source image, channel): ``v = clamp(x * a + b, 0, 255)``.
+
+    With the channel's mean ``m`` over the whole source image, the requested mean is
+    ``m * shift`` and the requested standard deviation ``std * stretch``, so
+    ``(x - m) * stretch + m * shift`` gives ``a = stretch`` and ``b = m * (shift - stretch)``
+    (``b`` computed in float64 from the exact integer sum, then rounded to float32).
+    Images without SIA, and channels with a single value (no spread to stretch), get the
+    identity ``a = 1, b = 0``. Returns float32 ``a, b`` of shape [B, 3].
+    """
+    pixels = images.shape[1] * images.shape[2]
+    mean = images.sum(dim=(1, 2), dtype=torch.int64).double() / pixels
+    b = (mean * (sia_shift.double() - sia_stretch.double())).float()
+    flat = images.amin(dim=(1, 2)) == images.amax(dim=(1, 2))
+    identity = flat | ~sia_mask.view(-1, 1)
+    return torch.where(identity, 1.0, sia_stretch), torch.where(identity, 0.0, b)
+
+
+def paint_reference(regions: torch.Tensor, height: int, width: int):
+    """Which source pixel each output pixel shows: ``(src, sy, sx)``, each int64 [B, H, W].
+
+    Every sample starts as its own image; each region ``(src, y0, x0, y1, x1, oy, ox)`` in
+    order paints the output pixels ``[y0, y1) x [x0, x1)`` with image ``src`` read at
+    ``(y + oy, x + ox)``. ``src < 0`` marks a fill with the mean colour. Source coordinates
+    are clamped into the image and ``src`` to the batch: no plan can read out of bounds.
+    """
+    batch = regions.shape[0]
+    device = regions.device
+    ys = torch.arange(height, device=device).view(1, -1, 1)
+    xs = torch.arange(width, device=device).view(1, 1, -1)
+    src = torch.arange(batch, device=device).view(-1, 1, 1).expand(batch, height, width)
+    sy, sx = ys.expand(batch, height, width), xs.expand(batch, height, width)
+    r = regions.long()
+    for k in range(regions.shape[1]):
+        s, y0, x0, y1, x1, oy, ox = (r[:, k, j].view(-1, 1, 1) for j in range(7))
+        inside = (ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1)
+        src = torch.where(inside, s, src)
+        sy = torch.where(inside, ys + oy, sy)
+        sx = torch.where(inside, xs + ox, sx)
+    return src.clamp(max=batch - 1), sy.clamp(0, height - 1), sx.clamp(0, width - 1)
+
+
+def mix_normalize_reference(
+    images, regions, blend_src, blend_weight, sia_mask, sia_shift, sia_stretch, mean, std, dtype=torch.float32
+):
+    """Specification of ``mix_normalize``. All arithmetic in float32, in this order:
+
+    1. colour: ``v[i] = clamp(float(x[i]) * a[i] + b[i], 0, 255)`` with the SIA
+       coefficients of ``sia_coefficients_reference`` (identity for most images);
+    2. paint: ``v1 = v[src][sy, sx]`` by ``paint_reference``, or ``mean`` where ``src < 0``;
+    3. blend: where ``blend_src[i] >= 0``, ``w * v1 + (1 - w) * v[blend_src[i]][y, x]``
+       with ``w = blend_weight[i]`` (the partner is read unpainted, at the same position);
+    4. normalise: ``(v - mean[c]) / std[c]``, rounded once to ``dtype``; [B, 3, H, W]
+       channels_last.
+    """
+    batch, height, width, _ = images.shape
+    a, b = sia_coefficients_reference(images, sia_mask, sia_shift, sia_stretch)
+    value = torch.clamp(images.float() * a.view(batch, 1, 1, 3) + b.view(batch, 1, 1, 3), 0, 255)
+    src, sy, sx = paint_reference(regions, height, width)
+    painted = value[src.clamp(min=0), sy, sx]
+    painted = torch.where((src < 0).unsqueeze(-1), mean.view(1, 1, 1, 3), painted)
+    partner = value[blend_src.long().clamp(0, batch - 1)]
+    w = blend_weight.view(batch, 1, 1, 1)
+    blended = torch.where((blend_src >= 0).view(batch, 1, 1, 1), w * painted + (1 - w) * partner, painted)
+    out = (blended - mean.view(1, 1, 1, 3)) / std.view(1, 1, 1, 3)
+    return out.to(dtype).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+
+
+@torch.library.register_fake("vipriors::mix_normalize")
+def _mix_normalize_fake(images, regions, blend_src, blend_weight, sia_mask, sia_shift, sia_stretch, mean, std, dtype):
+    op = "vipriors::mix_normalize"
+    _check_images_nhwc(images, op)
+    batch = images.shape[0]
+    torch._check(
+        regions.dim() == 3 and regions.shape[0] == batch and 1 <= regions.shape[1] <= MAX_REGIONS and regions.shape[2] == 7,
+        lambda: f"{op}: regions must be [B, R, 7] with 1 <= R <= 4, got {tuple(regions.shape)}",
+    )
+    for name, t, dt, shape in (
+        ("regions", regions, torch.int32, tuple(regions.shape)),
+        ("blend_src", blend_src, torch.int32, (batch,)),
+        ("blend_weight", blend_weight, torch.float32, (batch,)),
+        ("sia_mask", sia_mask, torch.bool, (batch,)),
+        ("sia_shift", sia_shift, torch.float32, (batch, 3)),
+        ("sia_stretch", sia_stretch, torch.float32, (batch, 3)),
+    ):
+        torch._check(t.dtype == dt, lambda: f"{op}: {name} must be {dt}, got {t.dtype}")
+        torch._check(tuple(t.shape) == shape, lambda: f"{op}: {name} must have shape {shape}, got {tuple(t.shape)}")
+        torch._check(t.device == images.device, lambda: f"{op}: {name} is on {t.device} but images are on {images.device}")
+    _check_channel_vector(mean, images, "mean", op)
+    _check_channel_vector(std, images, "std", op)
+    torch._check(dtype in OUTPUT_DTYPES, lambda: f"{op}: output dtype must be float32, bfloat16 or float16, got {dtype}")
+    return _empty_channels_last(images, dtype)
