@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from vipriors.data import synthetic
 from vipriors.engine import config as cfg
 from vipriors.engine.trainer import TrainingError, train
 from vipriors.models import UnknownArchError
@@ -99,3 +100,18 @@ def test_torchrun_two_processes_cover_validation_once(builtin_cache, tmp_path):
     assert log[0]["world_size"] == 2
     assert epoch["val_images"] == 500  # each validation image once across both ranks
     assert "x2" in result.stdout
+
+
+@pytest.mark.slow
+def test_mixing_and_the_stubborn_loop(builtin_cache, tmp_path):
+    config = cfg.resolve(cfg.cli_overrides(cfg.build_parser("t").parse_args(
+        FAST + ["--epochs", "2", "--cutmix", "0.4", "--ricap", "0.3", "--mixup", "0.2", "--cutout", "0.1",
+                "--stubborn-classes", "2", "--mix-off-epochs", "1", "--output-dir", str(tmp_path), "--name", "mix"])))
+    summary = train(config)
+    log = [e for e in events(summary["run_dir"]) if e["event"] == "epoch"]
+    classes = sorted(os.listdir(os.path.join(synthetic.default_root(), "train")))
+    for entry in log:
+        accuracy = entry["per_class_top1"]
+        worst = sorted(range(len(accuracy)), key=lambda c: (accuracy[c], c))[:2]
+        assert entry["stubborn"] == [classes[c] for c in worst]
+    assert torch.load(os.path.join(summary["run_dir"], "last.pt"), weights_only=False)["stubborn"].sum() == 2

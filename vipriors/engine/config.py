@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from ..mixing import MixSettings
 from ..ops_constants import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -71,6 +72,7 @@ class RuntimeConfig:
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    mix: MixSettings = field(default_factory=MixSettings)
     optim: OptimConfig = field(default_factory=OptimConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
@@ -81,6 +83,7 @@ class TrainConfig:
 BUILTIN_PROFILE = {
     "data": {"image_size": 64, "batch_size": 64, "scale": (0.35, 1.0), "threads": 2},
     "model": {"arch": "resnest14d"},
+    "mix": {"cutmix": 0.0},
     "optim": {"optimizer": "adamw", "epochs": 12, "base_lr": 0.008, "weight_decay": 0.05},
     "runtime": {"log_every": 10},
 }
@@ -150,7 +153,7 @@ def load_yaml(path: str) -> dict:
     except OSError as error:
         raise ValueError(f"--config {path}: {error.strerror}") from None
     if not isinstance(values, dict):
-        raise ValueError(f"--config {path}: expected a mapping of sections (data, model, optim, runtime)")
+        raise ValueError(f"--config {path}: expected a mapping of sections (data, model, mix, optim, runtime)")
     return values
 
 
@@ -166,12 +169,12 @@ def save_yaml(config: TrainConfig, path: str) -> None:
 
 def build_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--config", help="YAML recipe (sections data/model/optim/runtime); flags override it")
+    parser.add_argument("--config", help="YAML recipe (sections data/model/mix/optim/runtime); flags override it")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     defaults = to_dict(TrainConfig())
     for path, f, _ in _leaves(TrainConfig):
         default = defaults[path[0]][path[1]]
-        parser.add_argument(f.metadata["flag"], dest=".".join(path), default=argparse.SUPPRESS,
+        parser.add_argument(f.metadata["flag"], dest=".".join(path), default=argparse.SUPPRESS, metavar=path[1].upper(),
                             help=f"{f.metadata['help']} (default: {default})")
     return parser
 

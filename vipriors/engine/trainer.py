@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 
 import torch
 import torch.nn.functional as F
 
-from .. import ops
+from .. import mixing, ops
 from ..data import folder, synthetic
 from ..data.pipeline import Shard
 from ..models import count_parameters, create_model, preferred_memory_format
 from . import checkpoint, distributed
 from .config import TrainConfig, save_yaml, to_dict
+from .losses import mixed_cross_entropy
 from .metrics import ClassAccuracy
 from .runlog import RunLog, progress_bar
 from .schedule import build_scheduler, scaled_lr
@@ -97,6 +99,9 @@ class Trainer:
         self.mean = ops.channel_constants(data.mean, self.device, "--mean")
         self.std = ops.channel_constants(data.std, self.device, "--std", positive=True)
         self.memory_format = preferred_memory_format(config.model.arch, config.model.memory_format)
+        self.mode_rng = random.Random(runtime.seed * 1000 + env.rank)  # the mixing mode of each batch
+        # Classes whose images get SIA; chosen after each evaluation when enabled.
+        self.stubborn = torch.zeros(len(self.classes), dtype=torch.bool, device=self.device)
 
         model = create_model(config.model.arch, len(self.classes)).to(self.device, memory_format=self.memory_format)
         self.model_core = model
@@ -156,6 +161,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": epoch, "step": self.step, "best_top1": self.best_top1, "best_epoch": self.best_epoch,
             "classes": list(self.classes), "config": to_dict(self.config), "torch_rng": torch.get_rng_state(),
+            "mode_rng": self.mode_rng.getstate(), "stubborn": self.stubborn.cpu(),
         }
 
     def _restore(self, state: dict) -> None:
@@ -167,6 +173,8 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["torch_rng"])
+        self.mode_rng.setstate(state["mode_rng"])
+        self.stubborn.copy_(state["stubborn"])
         self.start_epoch, self.step = state["epoch"] + 1, state["step"]
         self.best_top1, self.best_epoch = state["best_top1"], state["best_epoch"]
         self.log.say(f"vipriors: resuming {self.run_dir} at epoch {self.start_epoch + 1}")
@@ -177,6 +185,17 @@ class Trainer:
         x = ops.normalize(images, self.mean, self.std, self.amp or torch.float32)
         return x if self.memory_format is torch.channels_last else x.contiguous()
 
+    def _mixed_inputs(self, images: torch.Tensor, labels: torch.Tensor, epoch: int):
+        """The training input and its label mix, in one pass of the fused op."""
+        settings = self.config.mix
+        mixing_on = epoch < self.config.optim.epochs - settings.off_last_epochs
+        mode = mixing.choose_mode(settings, self.mode_rng) if mixing_on else "none"
+        stubborn = self.stubborn if settings.stubborn_classes > 0 else None
+        plan = mixing.draw(mode, labels, images.shape[1], images.shape[2], settings, stubborn)
+        x = ops.mix_normalize(images, *plan.op_args(), self.mean, self.std, self.amp or torch.float32)
+        x = x if self.memory_format is torch.channels_last else x.contiguous()
+        return x, plan.target_index, plan.target_weight
+
     def _train_epoch(self, epoch: int) -> dict:
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
@@ -184,9 +203,10 @@ class Trainer:
         smoothing = self.config.optim.label_smoothing
         bar = progress_bar(len(self.train_loader), f"epoch {epoch + 1}", self.env.is_main)
         for i, (images, labels) in enumerate(self.train_loader):
+            x, target_index, target_weight = self._mixed_inputs(images, labels, epoch)
             with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-                logits = self.model(self._inputs(images))
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=smoothing)
+                logits = self.model(x)
+            loss = mixed_cross_entropy(logits, target_index, target_weight, smoothing)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -223,6 +243,17 @@ class Trainer:
             meter.update(logits, labels, F.cross_entropy(logits, labels, reduction="sum"))
         return meter.reduce(self.env)
 
+    def _update_stubborn(self, evaluation: dict) -> list[str]:
+        """The method's loop: the k classes of lowest validation accuracy get SIA next epoch."""
+        k = self.config.mix.stubborn_classes
+        if k == 0:
+            return []
+        evaluated = [c for c, n in enumerate(evaluation["class_counts"]) if n > 0]
+        worst = sorted(evaluated, key=lambda c: (evaluation["per_class"][c], c))[:k]
+        self.stubborn.zero_()
+        self.stubborn[worst] = True
+        return [self.classes[c] for c in worst]
+
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -250,6 +281,7 @@ class Trainer:
             start = time.perf_counter()
             train = self._train_epoch(epoch)
             evaluation = self.evaluate()
+            stubborn = self._update_stubborn(evaluation)
             improved = evaluation["top1"] > self.best_top1
             if improved:
                 self.best_top1, self.best_epoch = evaluation["top1"], epoch
@@ -262,7 +294,7 @@ class Trainer:
             )
             self.log.record("epoch", epoch=epoch + 1, step=self.step, lr=self.scheduler.get_last_lr()[0],
                             val_top1=evaluation["top1"], val_loss=evaluation["loss"], val_images=evaluation["images"],
-                            per_class_top1=evaluation["per_class"], epoch_seconds=seconds, **train)
+                            per_class_top1=evaluation["per_class"], stubborn=stubborn, epoch_seconds=seconds, **train)
         summary = {
             "run_dir": self.run_dir,
             "final_top1": evaluation["top1"] if evaluation else None,
