@@ -6,10 +6,16 @@ import difflib
 import timm
 import torch
 
-# Per-architecture memory format for "auto". timm's published training benchmarks
-# (RTX 3090, PyTorch 1.12) show ResNeSt 2.6-2.8x slower in channels_last than NCHW
-# (its split-attention reshapes), while ResNet-50 gains 1.47x and DenseNet161 1.15x.
-CONTIGUOUS_PREFERRED = ("resnest",)
+from . import pyramidnet  # noqa: F401  (registers the PyramidNet variants in timm's registry)
+
+# Memory format for "auto", per device type and architecture.
+# CUDA: timm's published training benchmarks (RTX 3090, PyTorch 1.12) show ResNeSt 2.6-2.8x
+# slower in channels_last than NCHW (its split-attention reshapes), while ResNet-50 gains
+# 1.47x and DenseNet161 1.15x; to be re-measured with benchmarks/train_step.py on an H100.
+# CPU: measured with benchmarks/train_step.py (2-core AMD EPYC, bf16 autocast, 64 px, batch
+# 32, images/s NCHW -> channels_last): resnest14d 231 -> 228 (a tie), resnet50 150 -> 174,
+# densenet121 167 -> 216, pyramidnet56_a48_cifar 39 -> 49. So channels_last everywhere.
+CONTIGUOUS_PREFERRED = {"cuda": ("resnest",), "cpu": ()}
 
 
 class UnknownArchError(ValueError):
@@ -29,10 +35,12 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def preferred_memory_format(arch: str, requested: str = "auto") -> torch.memory_format:
+def preferred_memory_format(arch: str, requested: str = "auto", device_type: str = "cuda") -> torch.memory_format:
+    """The memory format to train ``arch`` in on ``device_type`` ("cuda" or "cpu")."""
     choices = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
     if requested in choices:
         return choices[requested]
     if requested != "auto":
         raise ValueError(f"--memory-format must be auto, channels_last or contiguous, got {requested!r}")
-    return torch.contiguous_format if arch.startswith(CONTIGUOUS_PREFERRED) else torch.channels_last
+    slow_in_channels_last = CONTIGUOUS_PREFERRED.get(device_type, ())
+    return torch.contiguous_format if arch.startswith(slow_in_channels_last) else torch.channels_last

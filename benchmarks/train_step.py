@@ -1,0 +1,169 @@
+"""Training-step throughput on synthetic tensors; prints JSON (not a test).
+
+    python benchmarks/train_step.py --archs resnest14d,pyramidnet56_a48_cifar --size 64 --batch 32
+    python benchmarks/train_step.py --device cuda --archs resnest200e --size 224 --batch 128 \\
+        --variants plain,ours
+
+A variant is a comma-free name built from parts joined by "+":
+  eager | compiled         torch.compile (default mode) or not
+  nchw | cl                memory format of model and input
+  bf16 | fp32              autocast dtype
+  model | mix | timm       input: a ready float batch (model only); our fused mix op on a
+                           uint8 batch (CutMix plan + normalise + cast); or the timm path
+                           (float conversion, normalisation, timm Mixup CutMix per element)
+Shorthands: "plain" = eager+nchw+bf16+timm (what a timm user runs), "ours" = compiled +
+the model's memory format + bf16 + mix. The first steps (compilation, warm-up) are not
+timed; each run times --steps steps; the median of --runs runs is reported. FLOPs per image
+are counted with torch.utils.flop_counter (forward + backward), giving achieved TFLOP/s and,
+on a GPU with a known peak, model FLOPs utilisation.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import emit, environment, parser_with_workload, pick_device  # noqa: E402
+
+from vipriors import mixing, ops  # noqa: E402
+from vipriors.engine.losses import mixed_cross_entropy  # noqa: E402
+from vipriors.models import create_model, preferred_memory_format  # noqa: E402
+
+# Dense bf16 tensor-core peaks (TFLOP/s) for model FLOPs utilisation.
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0, "RTX 3090": 71.0}
+
+
+def parse_variant(name: str, arch: str, device: torch.device) -> dict:
+    if name == "plain":
+        name = "eager+nchw+bf16+timm"
+    elif name == "ours":
+        fmt = "cl" if preferred_memory_format(arch, "auto", device.type) is torch.channels_last else "nchw"
+        name = f"compiled+{fmt}+bf16+mix"
+    parts = set(name.split("+"))
+    known = {"eager", "compiled", "nchw", "cl", "bf16", "fp32", "model", "mix", "timm"}
+    if parts - known or len(parts) != 4:
+        raise SystemExit(f"--variants: cannot read {name!r}; use parts {sorted(known)} joined by '+', or plain/ours")
+    return {"name": name, "compiled": "compiled" in parts, "channels_last": "cl" in parts,
+            "amp": torch.bfloat16 if "bf16" in parts else None,
+            "feed": "mix" if "mix" in parts else "timm" if "timm" in parts else "model"}
+
+
+def flops_per_image(arch: str, size: int, num_classes: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = create_model(arch, num_classes=num_classes)
+    x = torch.randn(2, 3, size, size)
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    return counter.get_total_flops() / 2
+
+
+def measure(arch: str, variant: dict, args, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    B, S, C = args.batch, args.size, args.classes
+    fmt = torch.channels_last if variant["channels_last"] else torch.contiguous_format
+    model = create_model(arch, num_classes=C).to(device, memory_format=fmt)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    run = torch.compile(model) if variant["compiled"] else model
+    images = torch.randint(0, 256, (B, S, S, 3), dtype=torch.uint8, device=device)
+    labels = torch.randint(0, C, (B,), device=device)
+    mean = ops.channel_constants(ops.IMAGENET_MEAN, device, "mean")
+    std = ops.channel_constants(ops.IMAGENET_STD, device, "std", positive=True)
+    ready = ((images.permute(0, 3, 1, 2).float() - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)).contiguous(memory_format=fmt)
+    settings = mixing.MixSettings()
+    amp = variant["amp"]
+    timm_mixup = None
+    if variant["feed"] == "timm":
+        from timm.data import Mixup
+
+        timm_mixup = Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, mode="elem", num_classes=C)
+
+    def step():
+        if variant["feed"] == "mix":
+            plan = mixing.draw("cutmix", labels, S, S, settings)
+            x = ops.mix_normalize(images, *plan.op_args(), mean, std, amp or torch.float32).contiguous(memory_format=fmt)
+            target = (plan.target_index, plan.target_weight)
+        elif variant["feed"] == "timm":
+            x = (images.permute(0, 3, 1, 2).float() - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+            x, soft = timm_mixup(x.contiguous(memory_format=fmt), labels)
+            target = soft
+        else:
+            x, target = ready, None
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            logits = run(x)
+        if target is None:
+            loss = F.cross_entropy(logits.float(), labels)
+        elif isinstance(target, tuple):
+            loss = mixed_cross_entropy(logits, *target)
+        else:
+            loss = torch.sum(-target * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    start = time.perf_counter()
+    for _ in range(args.warmup):
+        step()
+    sync()
+    warmup_s = time.perf_counter() - start
+    rates = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        sync()
+        rates.append(B * args.steps / (time.perf_counter() - start))
+    rates.sort()
+    return {"arch": arch, "variant": variant["name"], "images_per_sec": round(rates[len(rates) // 2], 2),
+            "spread_images_per_sec": round(rates[-1] - rates[0], 2), "runs": args.runs, "steps_per_run": args.steps,
+            "warmup_seconds": round(warmup_s, 2)}
+
+
+def main() -> None:
+    parser = parser_with_workload(__doc__, batch=32, size=64, runs=3)
+    parser.add_argument("--archs", default="resnest14d,pyramidnet56_a48_cifar,resnet50")
+    parser.add_argument("--variants", default="eager+nchw+bf16+model,eager+cl+bf16+model")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation included)")
+    parser.add_argument("--steps", type=int, default=5, help="steps per timed run")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    results, flops = [], {}
+    peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if device.type == "cuda" and k in torch.cuda.get_device_name(device)), None)
+    for arch in args.archs.split(","):
+        flops[arch] = flops_per_image(arch, args.size, args.classes)
+        for name in args.variants.split(","):
+            variant = parse_variant(name, arch, device)
+            try:
+                entry = measure(arch, variant, args, device)
+            except Exception as error:  # one failing variant must not hide the others
+                entry = {"arch": arch, "variant": variant["name"], "error": f"{type(error).__name__}: {error}"[:500]}
+            if "images_per_sec" in entry:
+                entry["achieved_tflops"] = round(entry["images_per_sec"] * flops[arch] / 1e12, 4)
+                if peak:
+                    entry["mfu"] = round(entry["achieved_tflops"] / peak, 4)
+            results.append(entry)
+            print(f"{arch:28s} {variant['name']:26s} {entry.get('images_per_sec', entry.get('error'))}", file=sys.stderr)
+    comparisons = []
+    for arch in args.archs.split(","):
+        rows = {r["variant"]: r for r in results if r["arch"] == arch and "images_per_sec" in r}
+        base = rows.get("eager+nchw+bf16+timm") or rows.get("eager+nchw+bf16+model")
+        for name, row in rows.items():
+            if base and row is not base:
+                comparisons.append({"arch": arch, "variant": name, "baseline": base["variant"],
+                                    "speedup": round(row["images_per_sec"] / base["images_per_sec"], 3)})
+    emit({"benchmark": "train_step", "environment": environment(device),
+          "workload": {"size": args.size, "batch": args.batch, "classes": args.classes, "steps": args.steps,
+                       "flops_per_image_fwd_bwd": flops, "peak_bf16_tflops": peak},
+          "results": results, "comparisons": comparisons}, args.out)
+
+
+if __name__ == "__main__":
+    main()

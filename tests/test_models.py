@@ -1,0 +1,90 @@
+"""Every architecture the recipes use: forward/backward, gradients, formats, compile, sizes."""
+import pytest
+import timm
+import torch
+
+from vipriors.models import UnknownArchError, count_parameters, create_model, pyramidnet
+
+# (arch, input size): small-image models at 32 px, the rest at a small but valid size.
+ARCHS = [(name, 32) for name in pyramidnet.SMALL] + [(name, 64) for name in pyramidnet.LARGE] + [
+    ("resnest14d", 64), ("resnest101e", 64), ("resnest200e", 64), ("densenet161", 64), ("resnet50", 64)]
+HEAVY = {"pyramidnet272_a200_cifar", "sepyramidnet200_a300", "pyramidnet200_a300", "resnest200e", "densenet161"}
+
+
+@pytest.mark.parametrize("arch, size", ARCHS)
+def test_forward_backward_reaches_every_parameter(arch, size):
+    torch.manual_seed(0)
+    model = create_model(arch, num_classes=7)
+    x = torch.randn(2, 3, size, size)
+    out = model(x)
+    assert out.shape == (2, 7)
+    out.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, f"no (finite) gradient for {missing[:5]}"
+
+
+@pytest.mark.parametrize("arch, size", [(a, s) for a, s in ARCHS if a not in HEAVY])
+def test_channels_last_matches_nchw_and_bf16_autocast_runs(arch, size):
+    torch.manual_seed(0)
+    # Train-mode BN: an untrained net in eval mode (unit running variance) lets deep
+    # pre-activation residuals grow to ~1e6, where rounding order, not layout, decides.
+    model = create_model(arch, num_classes=5).train()
+    x = torch.randn(4, 3, size, size)
+    with torch.no_grad():
+        reference = model(x)
+        model_cl = model.to(memory_format=torch.channels_last)
+        assert torch.allclose(model_cl(x.contiguous(memory_format=torch.channels_last)), reference, rtol=1e-3, atol=1e-4)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model_cl(x.contiguous(memory_format=torch.channels_last))
+    assert low.dtype == torch.bfloat16 and torch.isfinite(low.float()).all()
+
+
+def test_zero_padding_keeps_dtype_device_and_format():
+    block = pyramidnet.PyramidBottleneck(16, 8, stride=2).to(memory_format=torch.channels_last).eval()
+    torch.nn.init.zeros_(block.bn4.weight)  # the residual branch now outputs bn4's bias: zero
+    x = torch.randn(2, 16, 9, 9).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        out = block(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.isfinite(block(x)).all()
+        low = block.to(torch.bfloat16)(x.to(torch.bfloat16))
+    assert out.shape == (2, 32, 5, 5)  # ceil-mode pooling on odd sizes, 16 channels padded to 32
+    assert torch.equal(out[:, 16:], torch.zeros(2, 16, 5, 5))
+    assert torch.allclose(out[:, :16], torch.nn.functional.avg_pool2d(x, 2, ceil_mode=True))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert low.dtype == torch.bfloat16
+
+
+def test_compiled_matches_eager_on_cpu():
+    torch.manual_seed(0)
+    model = create_model("pyramidnet56_a48_cifar", num_classes=10).eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        eager = model(x)
+        compiled = torch.compile(model)(x)
+    assert torch.allclose(compiled, eager, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch, millions", [("pyramidnet101_a360", 42.5), ("resnest200e", 70.2), ("densenet161", 28.7)])
+def test_parameter_counts(arch, millions):
+    assert count_parameters(create_model(arch, num_classes=1000)) / 1e6 == pytest.approx(millions, rel=0.01)
+
+
+def test_registry_and_factory_errors():
+    assert set(pyramidnet.SMALL + pyramidnet.LARGE) <= set(timm.list_models("*pyramidnet*"))
+    assert isinstance(timm.create_model("pyramidnet56_a48_cifar"), pyramidnet.PyramidNet)
+    with pytest.raises(ValueError, match="no pre-trained weights"):
+        timm.create_model("pyramidnet200_a300", pretrained=True)
+    with pytest.raises(UnknownArchError, match="pyramidnet200_a300"):
+        create_model("pyramidnet200_a30", num_classes=10)
+    with pytest.raises(ValueError, match="9n \\+ 2"):
+        pyramidnet.small_image_stages(100)
+    assert pyramidnet.small_image_stages(110) == (12, 12, 12)
+    assert pyramidnet.imagenet_stages(200) == (3, 24, 36, 3)
+
+
+def test_widths_grow_additively():
+    model = pyramidnet.PyramidNet(stages=(2, 2), alpha=40, small_images=True, stem_width=16, num_classes=3)
+    mids = [b.conv1.out_channels for stage in model.stages for b in stage]
+    assert mids == [26, 36, 46, 56]  # 16 + k * 40 / 4
+    assert model.num_features == 56 * 4
