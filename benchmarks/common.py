@@ -15,6 +15,20 @@ import time
 import torch
 
 
+def parser_with_workload(doc: str, batch: int, size: int, runs: int):
+    """An argument parser with the options every benchmark shares."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--size", type=int, default=size, help="image side (px)")
+    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=runs, help="timed runs; the median is reported")
+    parser.add_argument("--out", help="also write the JSON here")
+    return parser
+
+
 def environment(device: torch.device) -> dict:
     info = {
         "python": platform.python_version(),

@@ -10,27 +10,19 @@ Peers, each from the same uint8 NHWC batch to a normalised float batch:
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import emit, environment, pick_device, time_ms  # noqa: E402
+from common import emit, environment, parser_with_workload, pick_device, time_ms  # noqa: E402
 
 from vipriors import mixing, ops  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--classes", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--out", help="also write the JSON here")
-    args = parser.parse_args()
+    args = parser_with_workload(__doc__, batch=128, size=224, runs=10).parse_args()
     device = pick_device(args.device)
     torch.manual_seed(0)
     B, S, C = args.batch, args.size, args.classes

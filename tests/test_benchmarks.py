@@ -1,0 +1,31 @@
+"""The benchmark scripts run and print their JSON schema (tiny workloads; no timing asserted)."""
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(script, *args):
+    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", script), *args],
+                            capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_mix_benchmark_measures_ours_and_the_peers():
+    doc = run("mix.py", "--batch", "4", "--size", "24", "--classes", "10", "--runs", "1")
+    assert doc["benchmark"] == "mix" and doc["environment"]["torch"]
+    names = [r["name"] for r in doc["results"]]
+    assert any(n.startswith("torchvision") for n in names) and any(n.startswith("timm") for n in names)
+    cutmix = next(c for c in doc["comparisons"] if c["mode"] == "cutmix")
+    assert cutmix["speedup_vs_fastest_peer"] > 0 and cutmix["ours_fp32_vs_copy"] > 0
+
+
+def test_train_step_benchmark_counts_flops_and_compares_to_the_plain_path():
+    doc = run("train_step.py", "--archs", "pyramidnet56_a48_cifar", "--size", "16", "--batch", "4", "--classes", "10",
+              "--variants", "plain,eager+cl+bf16+mix", "--runs", "1", "--steps", "1", "--warmup", "1")
+    assert doc["workload"]["flops_per_image_fwd_bwd"]["pyramidnet56_a48_cifar"] > 0
+    assert all("images_per_sec" in r and r["achieved_tflops"] > 0 for r in doc["results"]), doc["results"]
+    assert doc["comparisons"][0]["baseline"] == "eager+nchw+bf16+timm"
