@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from vipriors import predictions
 from vipriors.data import synthetic
 from vipriors.engine import config as cfg
 from vipriors.engine.trainer import TrainingError, train
@@ -14,6 +15,8 @@ from vipriors.models import UnknownArchError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
+import ensemble as ensemble_script  # noqa: E402
+import predict  # noqa: E402
 import train as train_script  # noqa: E402
 
 FAST = ["--arch", "resnet10t", "--log-every", "5"]
@@ -115,3 +118,35 @@ def test_mixing_and_the_stubborn_loop(builtin_cache, tmp_path):
         worst = sorted(range(len(accuracy)), key=lambda c: (accuracy[c], c))[:2]
         assert entry["stubborn"] == [classes[c] for c in worst]
     assert torch.load(os.path.join(summary["run_dir"], "last.pt"), weights_only=False)["stubborn"].sum() == 2
+
+
+@pytest.mark.slow
+def test_predict_matches_the_trainer_and_feeds_the_ensemble(learned_run, tmp_path):
+    import shutil
+
+    best = os.path.join(learned_run["run_dir"], "best.pt")
+    val_file = str(tmp_path / "val.npz")
+    assert predict.main(["--checkpoint", best, "--split", "val", "--out", val_file]) == 0
+    val = predictions.load(val_file)
+    assert len(val.ids) == 500 and val.has_labels
+    assert val.accuracy() == pytest.approx(learned_run["best_top1"], abs=0.01)
+
+    # A folder the model has never seen, laid out like the challenge's test set.
+    imgs = tmp_path / "test" / "imgs"
+    imgs.mkdir(parents=True)
+    for i, source in enumerate(sorted(val.ids)[:12]):
+        shutil.copy(os.path.join(synthetic.default_root(), "val", source), imgs / f"img_{i}.JPEG")
+    test_file = str(tmp_path / "test.npz")
+    assert predict.main(["--checkpoint", best, "--split", str(tmp_path / "test"), "--tta", "flip", "--out", test_file]) == 0
+    test = predictions.load(test_file)
+    assert list(test.ids) == [f"img_{i}.JPEG" for i in range(12)]  # numeric order: img_10 after img_9
+    assert (test.labels == -1).all()
+
+    out = tmp_path / "ensemble"
+    assert ensemble_script.main(["--val", val_file, "--test", test_file, "--out-dir", str(out)]) == 0
+    assert len((out / "submission.csv").read_text().splitlines()) == 13
+
+
+def test_predict_explains_a_missing_checkpoint(tmp_path, capsys):
+    assert predict.main(["--checkpoint", str(tmp_path / "nope.pt")]) == 2
+    assert "no checkpoint there" in capsys.readouterr().err
