@@ -98,7 +98,7 @@ class Trainer:
         self.amp = autocast_dtype(runtime.amp, self.device)
         self.mean = ops.channel_constants(data.mean, self.device, "--mean")
         self.std = ops.channel_constants(data.std, self.device, "--std", positive=True)
-        self.memory_format = preferred_memory_format(config.model.arch, config.model.memory_format)
+        self.memory_format = preferred_memory_format(config.model.arch, config.model.memory_format, self.device.type)
         self.mode_rng = random.Random(runtime.seed * 1000 + env.rank)  # the mixing mode of each batch
         # Classes whose images get SIA; chosen after each evaluation when enabled.
         self.stubborn = torch.zeros(len(self.classes), dtype=torch.bool, device=self.device)
