@@ -15,10 +15,10 @@ def test_builtin_profile_applies_only_without_data():
 
 
 def test_precedence_defaults_profile_recipe_cli():
-    recipe = {"optim": {"epochs": 7, "lr": 0.5}, "data": {"scale": [0.2, 1.0]}}
+    recipe = {"optim": {"epochs": 7, "lr": 0.5}, "augment": {"scale": [0.2, 1.0]}}
     config = cfg.resolve(parse(["--epochs", "9", "--ratio", "0.5,2"]), recipe=recipe)
     assert config.optim.epochs == 9 and config.optim.lr == 0.5
-    assert config.data.scale == (0.2, 1.0) and config.data.ratio == (0.5, 2.0)
+    assert config.augment.scale == (0.2, 1.0) and config.augment.ratio == (0.5, 2.0)
     assert config.data.image_size == 64  # from the built-in profile
 
 
@@ -34,7 +34,7 @@ def test_resume_uses_the_saved_config(tmp_path):
 def test_bad_values_name_the_setting():
     with pytest.raises(ValueError, match="optim.epochs: cannot read 'many' as int"):
         cfg.resolve(parse(["--epochs", "many"]))
-    with pytest.raises(ValueError, match="data.scale: expected 2 comma-separated values"):
+    with pytest.raises(ValueError, match="augment.scale: expected 2 comma-separated values"):
         cfg.resolve(parse(["--scale", "0.1"]))
     with pytest.raises(ValueError, match="unknown setting 'epoch'"):
         cfg.resolve({}, recipe={"optim": {"epoch": 3}})
@@ -44,3 +44,13 @@ def test_bad_values_name_the_setting():
 def test_every_leaf_has_a_unique_flag():
     flags = [f.metadata["flag"] for _, f, _ in cfg._leaves(cfg.TrainConfig)]
     assert len(flags) == len(set(flags))
+
+
+def test_switches_and_validated_sections():
+    config = cfg.resolve(parse(["--skip-bad-files", "--check-data", "false", "--auto-augment", "randaugment"]))
+    assert config.data.skip_bad_files is True and config.data.check is False
+    assert config.augment.policy == "randaugment"
+    with pytest.raises(ValueError, match="--auto-augment must be one of"):
+        cfg.resolve(parse(["--auto-augment", "fancy"]))
+    with pytest.raises(ValueError, match="--scale must satisfy"):
+        cfg.resolve(parse(["--scale", "0.5,0.2"]))

@@ -11,7 +11,7 @@ import random
 import torch
 
 from .folder import Samples
-from .pipeline import READER_NAME, Shard, eval_pipeline, train_pipeline
+from .pipeline import READER_NAME, Augment, Shard, eval_pipeline, train_pipeline
 
 
 class DaliLoader:
@@ -43,7 +43,7 @@ def _pipeline_kwargs(batch_size, threads, device, seed, shard):
     ), on_gpu
 
 
-def train_loader(samples: Samples, *, batch_size: int, image_size: int, scale, ratio, hflip: float,
+def train_loader(samples: Samples, *, batch_size: int, image_size: int, augment: Augment,
                  device: torch.device, threads: int, seed: int, shard: Shard = Shard()) -> DaliLoader:
     kwargs, on_gpu = _pipeline_kwargs(batch_size, threads, device, seed, shard)
     # The reader walks the list in order during the first epoch and permutes it after each
@@ -51,8 +51,7 @@ def train_loader(samples: Samples, *, batch_size: int, image_size: int, scale, r
     order = random.Random(seed).sample(range(len(samples)), len(samples))
     files = [samples.files[i] for i in order]
     labels = [samples.labels[i] for i in order]
-    pipe = train_pipeline(files, labels, shard, image_size, tuple(scale), tuple(ratio), hflip, on_gpu,
-                          shuffle_seed=seed, **kwargs)
+    pipe = train_pipeline(files, labels, shard, image_size, augment, on_gpu, shuffle_seed=seed, **kwargs)
     pipe.build()
     return DaliLoader(pipe, device, train=True)
 

@@ -1,15 +1,37 @@
 """The DALI graphs, declarative and nothing else (the loader turns them into tensors).
 
 Outputs stay uint8 HWC and labels int32: normalisation, mixing and the float cast happen
-later in one fused op (vipriors.ops), so the pipeline never moves floats.
+later in one fused op (vipriors.ops), so the pipeline never moves floats. Everything runs
+on the GPU ("mixed" decoding, then GPU operators) when one is used, on the CPU otherwise.
 """
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass
 
 from nvidia.dali import fn, pipeline_def, types
 
+from .augment import Augment
+
 READER_NAME = "reader"
+
+
+@contextlib.contextmanager
+def _without_dali_alias_warnings():
+    """DALI's own auto_aug calls a deprecated alias of one of its operators and forces the
+    warning through its own filter; drop just that message from the user's log."""
+    original = warnings.showwarning
+
+    def show(message, *args, **kwargs):
+        if "moved out from the experimental phase" not in str(message):
+            original(message, *args, **kwargs)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
 
 
 @dataclass(frozen=True)
@@ -18,9 +40,12 @@ class Shard:
     count: int = 1
 
 
-@pipeline_def(enable_conditionals=False)
-def train_pipeline(files, labels, shard: Shard, image_size: int, scale, ratio, hflip: float, on_gpu: bool,
-                   shuffle_seed: int):
+def _with_probability(p: float):
+    return fn.random.coin_flip(probability=p, dtype=types.BOOL)
+
+
+@pipeline_def(enable_conditionals=True)
+def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augment, on_gpu: bool, shuffle_seed: int):
     # A full permutation of the whole dataset every epoch, the same on every rank (so the
     # shards stay disjoint). The reader's `random_shuffle` would only mix a 1024-sample
     # buffer: with class-sorted files, batches would come out class-correlated.
@@ -30,12 +55,34 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, scale, ratio, h
     )
     images = fn.decoders.image_random_crop(
         jpegs, device="mixed" if on_gpu else "cpu", output_type=types.RGB,
-        random_area=list(scale), random_aspect_ratio=list(ratio), num_attempts=10,
+        random_area=list(augment.scale), random_aspect_ratio=list(augment.ratio), num_attempts=10,
     )
     images = fn.resize(images, size=[image_size, image_size], antialias=True)
-    if hflip > 0:
-        images = fn.flip(images, horizontal=fn.random.coin_flip(probability=hflip))
+    if augment.hflip > 0:
+        images = fn.flip(images, horizontal=fn.random.coin_flip(probability=augment.hflip))
+    if augment.rotate_prob > 0:
+        if _with_probability(augment.rotate_prob):
+            angle = fn.random.uniform(range=[-augment.rotate_degrees, augment.rotate_degrees])
+            images = fn.rotate(images, angle=angle, keep_size=True, fill_value=0)
+    if augment.blur_prob > 0:
+        if _with_probability(augment.blur_prob):
+            images = fn.gaussian_blur(images, sigma=fn.random.uniform(range=list(augment.blur_sigma)))
+    images = _policy(images, augment, image_size)
     return images, label.gpu() if on_gpu else label
+
+
+def _policy(images, augment: Augment, image_size: int):
+    from nvidia.dali.auto_aug import auto_augment, rand_augment, trivial_augment
+
+    shape = (image_size, image_size)
+    with _without_dali_alias_warnings():
+        if augment.policy == "autoaugment":  # the ImageNet policy (Cubuk et al.)
+            return auto_augment.auto_augment_image_net(images, shape=shape)
+        if augment.policy == "randaugment":
+            return rand_augment.rand_augment(images, n=augment.randaugment_n, m=augment.randaugment_m, shape=shape)
+        if augment.policy == "trivialaugment":
+            return trivial_augment.trivial_augment_wide(images, shape=shape)
+    return images
 
 
 @pipeline_def(enable_conditionals=False)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from ..data.augment import Augment
 from ..mixing import MixSettings
 from ..ops_constants import IMAGENET_MEAN, IMAGENET_STD
 
@@ -25,15 +26,14 @@ def _flag(name: str, help: str, **extra):
 @dataclass
 class DataConfig:
     root: str | None = field(default=None, metadata=_flag("--data", "ImageFolder root with train/ and val/ (default: the built-in synthetic dataset)"))
-    train_split: str = field(default="train", metadata=_flag("--train-split", "sub-folder trained on"))
+    train_split: str = field(default="train", metadata=_flag("--train-split", "sub-folder(s) trained on, comma-separated (e.g. train,val), or a file listing image paths"))
     val_split: str = field(default="val", metadata=_flag("--val-split", "sub-folder evaluated on"))
     image_size: int = field(default=224, metadata=_flag("--image-size", "training and evaluation resolution (px)"))
     batch_size: int = field(default=128, metadata=_flag("--batch-size", "images per step per process"))
     crop_pct: float = field(default=0.875, metadata=_flag("--crop-pct", "evaluation: resize shorter side to size / crop_pct, centre crop"))
-    scale: tuple[float, float] = field(default=(0.08, 1.0), metadata=_flag("--scale", "random-resized-crop area range"))
-    ratio: tuple[float, float] = field(default=(3 / 4, 4 / 3), metadata=_flag("--ratio", "random-resized-crop aspect range"))
-    hflip: float = field(default=0.5, metadata=_flag("--hflip", "horizontal flip probability"))
     threads: int = field(default=4, metadata=_flag("--data-threads", "DALI worker threads per process"))
+    check: bool = field(default=True, metadata=_flag("--check-data", "scan the images for bad files before training (cached)"))
+    skip_bad_files: bool = field(default=False, metadata=_flag("--skip-bad-files", "leave files the scan finds broken out, instead of stopping"))
     mean: tuple[float, float, float] = field(default=IMAGENET_MEAN, metadata=_flag("--mean", "per-channel mean, 0..255 units"))
     std: tuple[float, float, float] = field(default=IMAGENET_STD, metadata=_flag("--std", "per-channel std, 0..255 units"))
 
@@ -71,6 +71,7 @@ class RuntimeConfig:
 @dataclass
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
+    augment: Augment = field(default_factory=Augment)
     model: ModelConfig = field(default_factory=ModelConfig)
     mix: MixSettings = field(default_factory=MixSettings)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -81,7 +82,8 @@ class TrainConfig:
 # a CPU. From scratch on 3,000 images, SGD at the linearly scaled rate spiked the loss in the
 # first epochs (resnest14d, lr 0.025-0.1); AdamW reached 55% top-1 in 12 epochs (chance: 10%).
 BUILTIN_PROFILE = {
-    "data": {"image_size": 64, "batch_size": 64, "scale": (0.35, 1.0), "threads": 2},
+    "data": {"image_size": 64, "batch_size": 64, "threads": 2},
+    "augment": {"scale": (0.35, 1.0), "rotate_prob": 0.0, "blur_prob": 0.0, "policy": "none"},
     "model": {"arch": "resnest14d"},
     "mix": {"cutmix": 0.0},
     "optim": {"optimizer": "adamw", "epochs": 12, "base_lr": 0.008, "weight_decay": 0.05},
@@ -153,7 +155,7 @@ def load_yaml(path: str) -> dict:
     except OSError as error:
         raise ValueError(f"--config {path}: {error.strerror}") from None
     if not isinstance(values, dict):
-        raise ValueError(f"--config {path}: expected a mapping of sections (data, model, mix, optim, runtime)")
+        raise ValueError(f"--config {path}: expected a mapping of sections (data, augment, model, mix, optim, runtime)")
     return values
 
 
@@ -169,13 +171,14 @@ def save_yaml(config: TrainConfig, path: str) -> None:
 
 def build_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--config", help="YAML recipe (sections data/model/mix/optim/runtime); flags override it")
+    parser.add_argument("--config", help="YAML recipe (sections data/augment/model/mix/optim/runtime); flags override it")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     defaults = to_dict(TrainConfig())
-    for path, f, _ in _leaves(TrainConfig):
+    for path, f, hint in _leaves(TrainConfig):
         default = defaults[path[0]][path[1]]
+        switch = {"nargs": "?", "const": "true"} if hint is bool else {}  # "--flag" alone means true
         parser.add_argument(f.metadata["flag"], dest=".".join(path), default=argparse.SUPPRESS, metavar=path[1].upper(),
-                            help=f"{f.metadata['help']} (default: {default})")
+                            help=f"{f.metadata['help']} (default: {default})", **switch)
     return parser
 
 

@@ -1,0 +1,172 @@
+"""The DALI pipelines (CPU): batches, labels, sharding, order, every augmentation, bad files."""
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vipriors.data import check, folder
+from vipriors.data.augment import Augment
+from vipriors.data.loader import eval_loader, train_loader
+from vipriors.data.pipeline import Shard
+
+CPU = torch.device("cpu")
+NO_AUG = Augment(scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, rotate_prob=0.0, blur_prob=0.0, policy="none")
+
+
+def constant_dataset(root, classes=3, per_class=8):
+    """Image i of the dataset is a constant grey of value 4 * i, so a pixel names its file."""
+    i = 0
+    for c in range(classes):
+        os.makedirs(root / f"class{c}", exist_ok=True)
+        for k in range(per_class):
+            Image.new("RGB", (20, 20), (4 * i,) * 3).save(root / f"class{c}" / f"{k:02d}.png")
+            i += 1
+    return folder.scan(str(root))
+
+
+def noise_dataset(root, n=8):
+    rng = np.random.default_rng(0)
+    os.makedirs(root / "only", exist_ok=True)
+    for k in range(n):
+        Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).save(root / "only" / f"{k}.png")
+    return folder.scan(str(root))
+
+
+def ids_of(images):
+    return (images[:, 0, 0, 0].int() // 4).tolist()
+
+
+def test_batches_are_uint8_nhwc_with_their_folders_labels(tmp_path):
+    samples = constant_dataset(tmp_path)
+    loader = train_loader(samples, batch_size=6, image_size=16, augment=NO_AUG, device=CPU, threads=1, seed=0)
+    images, labels = next(iter(loader))
+    assert images.shape == (6, 16, 16, 3) and images.dtype == torch.uint8 and images.is_contiguous()
+    assert labels.dtype == torch.int64 and labels.shape == (6,)
+    assert [samples.labels[i] for i in ids_of(images)] == labels.tolist()
+
+
+@pytest.mark.parametrize("epochs", [2])
+def test_two_shards_cover_every_file_once_per_epoch(tmp_path, epochs):
+    samples = constant_dataset(tmp_path)  # 24 files: 12 per shard, 3 batches of 4
+    loaders = [train_loader(samples, batch_size=4, image_size=8, augment=NO_AUG, device=CPU, threads=1, seed=5,
+                            shard=Shard(rank, 2)) for rank in range(2)]
+    for _ in range(epochs):
+        seen = [i for loader in loaders for images, _ in loader for i in ids_of(images)]
+        assert sorted(seen) == list(range(24))
+
+
+def test_evaluation_reads_in_file_order_and_every_image_once_across_ranks(tmp_path):
+    samples = constant_dataset(tmp_path, per_class=7)  # 21 files: shards of 11 and 10, batches of 4
+    single = [i for images, _ in eval_loader(samples, batch_size=4, image_size=8, crop_pct=1.0, device=CPU, threads=1)
+              for i in ids_of(images)]
+    assert single == list(range(21))
+    sharded = [i for rank in range(2) for images, _ in eval_loader(
+        samples, batch_size=4, image_size=8, crop_pct=1.0, device=CPU, threads=1, shard=Shard(rank, 2)) for i in ids_of(images)]
+    assert sorted(sharded) == list(range(21))
+
+
+def batch(samples, augment, seed=3):
+    loader = train_loader(samples, batch_size=8, image_size=32, augment=augment, device=CPU, threads=1, seed=seed)
+    return next(iter(loader))[0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [dict(hflip=1.0), dict(rotate_prob=1.0, rotate_degrees=30), dict(blur_prob=1.0, blur_sigma=(1.0, 2.0)),
+     dict(policy="autoaugment"), dict(policy="randaugment"), dict(policy="trivialaugment"), dict(scale=(0.2, 0.5))],
+)
+def test_each_augmentation_is_applied_and_probability_zero_is_identity(tmp_path, change):
+    samples = noise_dataset(tmp_path)
+    base = batch(samples, NO_AUG)
+    assert torch.equal(batch(samples, NO_AUG), base), "same seed, same batch"
+    augmented = batch(samples, Augment(**{**NO_AUG.__dict__, **change}))
+    assert augmented.shape == base.shape
+    differs = [not torch.equal(a, b) for a, b in zip(augmented, base)]
+    if change.get("hflip") == 1.0:
+        assert torch.equal(augmented, base.flip(2))
+    elif "policy" in change:
+        assert sum(differs) >= 4  # a policy may pick a no-op for a few images
+    else:
+        assert all(differs)
+    off = {k: (0.0 if k.endswith(("prob", "hflip")) else v) for k, v in change.items() if k != "policy" and k != "scale"}
+    if off:
+        assert torch.equal(batch(samples, Augment(**{**NO_AUG.__dict__, **off})), base)
+
+
+def test_merged_splits_and_file_lists(tmp_path):
+    constant_dataset(tmp_path / "train", classes=2, per_class=3)
+    constant_dataset(tmp_path / "val", classes=2, per_class=2)
+    merged = folder.scan_splits(str(tmp_path), "train,val")
+    assert len(merged) == 10 and merged.classes == ("class0", "class1")
+    listing = tmp_path / "list.txt"
+    listing.write_text("# good files\ntrain/class1/00.png\n\nval/class0/01.png\n")
+    listed = folder.scan_splits(str(tmp_path), "list.txt", merged.classes)
+    assert listed.labels == (1, 0) and listed.files[0] == str(tmp_path / "train/class1/00.png")
+    listing.write_text("train/class1/missing.png\n")
+    with pytest.raises(folder.DatasetError, match="1 listed files do not exist"):
+        folder.scan_splits(str(tmp_path), "list.txt")
+
+
+def bad_dataset(root):
+    rng = np.random.default_rng(0)
+    good = (rng.random((24, 24, 3)) * 255).astype(np.uint8)
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            os.makedirs(root / split / cls, exist_ok=True)
+            Image.fromarray(good).save(root / split / cls / "good.jpg")
+    a = root / "train" / "a"
+    Image.fromarray(good).convert("L").save(a / "gray.jpg")
+    Image.fromarray(good).convert("CMYK").save(a / "cmyk.jpg")
+    Image.fromarray(good).save(a / "png_named.jpg", format="PNG")
+    data = (a / "good.jpg").read_bytes()
+    (a / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (a / "text.jpg").write_text("not an image")
+    (a / "zero.jpg").write_bytes(b"")
+
+
+def test_the_scan_names_each_bad_file_and_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIPRIORS_CACHE", str(tmp_path / "cache"))
+    bad_dataset(tmp_path / "data")
+    (tmp_path / "data" / "train" / "empty").mkdir()
+    (tmp_path / "data" / "val" / "zebra").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "data" / "val" / "zebra" / "z.jpg")
+    report = check.check_dataset(str(tmp_path / "data"), ["train", "val"])
+    kinds = {(os.path.basename(p.path), p.kind) for p in report.errors}
+    assert kinds == {("truncated.jpg", "corrupt"), ("text.jpg", "not-an-image"), ("zero.jpg", "empty"),
+                     ("empty", "empty-class"), ("val", "classes")}
+    noted = {os.path.basename(p.path) for p in report.notes}
+    assert {"gray.jpg", "cmyk.jpg", "png_named.jpg"} <= noted
+    text = report.text()
+    assert "re-copy it from its source, or delete it" in text and "zebra" in text
+    again = check.check_dataset(str(tmp_path / "data"), ["train", "val"])
+    assert again.from_cache == again.checked and len(again.errors) == len(report.errors)
+
+
+def test_odd_but_valid_files_decode_as_rgb_like_pillow(tmp_path):
+    bad_dataset(tmp_path)
+    names = ["gray.jpg", "cmyk.jpg", "png_named.jpg"]
+    files = tuple(str(tmp_path / "train" / "a" / n) for n in names)
+    samples = folder.Samples(str(tmp_path), ("a",), files, (0, 0, 0))
+    images, _ = next(iter(eval_loader(samples, batch_size=3, image_size=24, crop_pct=1.0, device=CPU, threads=1)))
+    for image, path in zip(images, files):
+        expected = torch.from_numpy(np.array(Image.open(path).convert("RGB")))
+        assert (image.int() - expected.int()).abs().max() <= 1
+
+
+def test_training_stops_on_bad_files_or_leaves_them_out(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VIPRIORS_CACHE", str(tmp_path / "cache"))
+    bad_dataset(tmp_path / "data")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+    import train as train_script
+
+    common = ["--data", str(tmp_path / "data"), "--arch", "resnet10t", "--epochs", "1", "--image-size", "16",
+              "--batch-size", "2", "--output-dir", str(tmp_path / "runs"), "--auto-augment", "none"]
+    assert train_script.main(common + ["--name", "stops"]) == 2
+    err = capsys.readouterr().err
+    assert "truncated.jpg" in err and "--skip-bad-files" in err
+    assert not (tmp_path / "runs" / "stops").exists(), "nothing is written before the data is known good"
+    assert train_script.main(common + ["--name", "skips", "--skip-bad-files"]) == 0
+    assert "left out 3 bad files" in capsys.readouterr().out

@@ -1,0 +1,42 @@
+"""The training augmentations' settings (free of DALI, so the config can hold them).
+
+The defaults are for ImageNet-sized images; vipriors.engine.config has the 32/64 px ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+POLICIES = ("none", "autoaugment", "randaugment", "trivialaugment")
+
+
+def _flag(name: str, help: str, default):
+    return field(default=default, metadata={"flag": name, "help": help})
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Applied in this order after decoding: random-resized crop, flip, rotation, blur, policy."""
+
+    scale: tuple[float, float] = _flag("--scale", "random-resized-crop area range (the method's scale change)", (0.08, 1.0))
+    ratio: tuple[float, float] = _flag("--ratio", "random-resized-crop aspect range", (3 / 4, 4 / 3))
+    hflip: float = _flag("--hflip", "horizontal flip probability", 0.5)
+    rotate_prob: float = _flag("--rotate-prob", "probability of a random rotation", 0.25)
+    rotate_degrees: float = _flag("--rotate-degrees", "rotation angle range, +-degrees", 15.0)
+    blur_prob: float = _flag("--blur-prob", "probability of a Gaussian blur", 0.1)
+    blur_sigma: tuple[float, float] = _flag("--blur-sigma", "Gaussian blur sigma range (px)", (0.1, 2.0))
+    policy: str = _flag("--auto-augment", "none | autoaugment (ImageNet policy) | randaugment | trivialaugment", "autoaugment")
+    randaugment_n: int = _flag("--randaugment-n", "RandAugment: operations per image", 2)
+    randaugment_m: int = _flag("--randaugment-m", "RandAugment: magnitude (0..30)", 9)
+
+    def __post_init__(self):
+        if self.policy not in POLICIES:
+            raise ValueError(f"--auto-augment must be one of {', '.join(POLICIES)}, got {self.policy!r}")
+        for name in ("hflip", "rotate_prob", "blur_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
+        if not 0 < self.scale[0] <= self.scale[1] <= 1:
+            raise ValueError(f"--scale must satisfy 0 < low <= high <= 1, got {self.scale}")
+        if not 0 < self.ratio[0] <= self.ratio[1]:
+            raise ValueError(f"--ratio must satisfy 0 < low <= high, got {self.ratio}")
+        if not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
+            raise ValueError(f"--blur-sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
