@@ -5,8 +5,10 @@ With no --data, trains on the built-in synthetic dataset (generated on first use
 import os
 import sys
 
+from vipriors.data.folder import DatasetError
 from vipriors.engine import config as cfg
-from vipriors.engine.trainer import train
+from vipriors.engine.trainer import TrainingError, train
+from vipriors.models import UnknownArchError
 
 
 def main(argv=None) -> int:
@@ -15,10 +17,11 @@ def main(argv=None) -> int:
         recipe = cfg.load_yaml(args.config) if args.config else None
         saved = cfg.load_yaml(os.path.join(args.resume, "config.yaml")) if args.resume else None
         config = cfg.resolve(cfg.cli_overrides(args), recipe=recipe, saved=saved)
-    except ValueError as error:
+        train(config, resume_dir=args.resume)
+    except (ValueError, DatasetError, TrainingError, UnknownArchError, FileNotFoundError) as error:
+        # Mistakes in the input: say what and how to fix it, without a traceback.
         print(f"train.py: {error}", file=sys.stderr)
         return 2
-    train(config, resume_dir=args.resume)
     return 0
 
 

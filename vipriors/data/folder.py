@@ -26,6 +26,26 @@ class Samples:
     def __len__(self) -> int:
         return len(self.files)
 
+    def __add__(self, other: "Samples") -> "Samples":
+        if other.classes != self.classes:
+            raise DatasetError(f"{other.root} and {self.root} have different class lists; they cannot be merged")
+        return Samples(f"{self.root}+{other.root}", self.classes, self.files + other.files, self.labels + other.labels)
+
+    def without(self, excluded: set[str]) -> "Samples":
+        """These samples less the ``excluded`` files; every class must keep at least one image."""
+        if not excluded:
+            return self
+        kept = [(f, y) for f, y in zip(self.files, self.labels) if f not in excluded]
+        emptied = sorted(set(range(len(self.classes))) - {y for _, y in kept} - self._absent_classes())
+        if emptied:
+            names = [self.classes[c] for c in emptied]
+            raise DatasetError(f"{self.root}: classes {names[:5]} have no usable image left once bad files are left out")
+        files, labels = zip(*kept) if kept else ((), ())
+        return Samples(self.root, self.classes, tuple(files), tuple(labels))
+
+    def _absent_classes(self) -> set[int]:
+        return set(range(len(self.classes))) - set(self.labels)
+
 
 def list_classes(root: str) -> tuple[str, ...]:
     if not os.path.isdir(root):
@@ -60,3 +80,38 @@ def scan(root: str, classes: tuple[str, ...] | None = None) -> Samples:
     if not files:
         raise DatasetError(f"{root}: no image files found in its class folders")
     return Samples(root=root, classes=classes, files=tuple(files), labels=tuple(labels))
+
+
+def read_file_list(path: str, root: str, classes: tuple[str, ...] | None = None) -> Samples:
+    """A text file of image paths (absolute, or relative to ``root``), one per line; the
+    class of each image is the name of its folder. Blank lines and ``#`` comments are skipped."""
+    with open(path) as f:
+        entries = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    files = [e if os.path.isabs(e) else os.path.join(root, e) for e in entries]
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise DatasetError(f"{path}: {len(missing)} listed files do not exist, e.g. {missing[:3]}")
+    if not files:
+        raise DatasetError(f"{path}: the file list is empty")
+    names = [os.path.basename(os.path.dirname(f)) for f in files]
+    classes = tuple(classes) if classes is not None else tuple(sorted(set(names)))
+    unknown = sorted(set(names) - set(classes))
+    if unknown:
+        raise DatasetError(f"{path}: images of classes {unknown[:5]} that are not among the {len(classes)} training classes")
+    index = {c: i for i, c in enumerate(classes)}
+    return Samples(path, classes, tuple(files), tuple(index[n] for n in names))
+
+
+def scan_splits(root: str, spec: str, classes: tuple[str, ...] | None = None) -> Samples:
+    """One or more comma-separated splits merged (e.g. "train,val"): folder names under
+    ``root`` or file lists. The first one defines the class list unless ``classes`` is given."""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if not parts:
+        raise DatasetError(f"no split named in {spec!r}")
+    merged = None
+    for part in parts:
+        path = part if os.path.isabs(part) else os.path.join(root, part)
+        samples = read_file_list(path, root, classes) if os.path.isfile(path) else scan(path, classes)
+        classes = samples.classes
+        merged = samples if merged is None else merged + samples
+    return merged

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
 from .. import mixing, ops
-from ..data import folder, synthetic
+from ..data import check, folder, synthetic
 from ..data.pipeline import Shard
 from ..models import count_parameters, create_model, preferred_memory_format
 from . import checkpoint, distributed
@@ -75,9 +76,10 @@ class Trainer:
         torch.manual_seed(runtime.seed + env.rank)
 
         root = dataset_root(config, env)
-        self.train_samples = folder.scan(os.path.join(root, data.train_split))
-        self.val_samples = folder.scan(os.path.join(root, data.val_split), self.train_samples.classes)
+        self.train_samples = folder.scan_splits(root, data.train_split)
+        self.val_samples = folder.scan_splits(root, data.val_split, self.train_samples.classes)
         self.classes = self.train_samples.classes
+        self.data_notes = self._check_files(root)
         per_rank = len(self.train_samples) // env.world_size
         if per_rank < data.batch_size:
             raise TrainingError(
@@ -89,8 +91,8 @@ class Trainer:
         from ..data.loader import eval_loader, train_loader  # imports DALI
 
         self.train_loader = train_loader(
-            self.train_samples, batch_size=data.batch_size, image_size=data.image_size, scale=data.scale,
-            ratio=data.ratio, hflip=data.hflip, device=self.device, threads=threads, seed=runtime.seed, shard=shard)
+            self.train_samples, batch_size=data.batch_size, image_size=data.image_size, augment=config.augment,
+            device=self.device, threads=threads, seed=runtime.seed, shard=shard)
         self.val_loader = eval_loader(
             self.val_samples, batch_size=data.batch_size, image_size=data.image_size, crop_pct=data.crop_pct,
             device=self.device, threads=threads, shard=shard)
@@ -127,6 +129,28 @@ class Trainer:
 
     # ------------------------------------------------------------------ set-up helpers
 
+    def _check_files(self, root: str) -> list[str]:
+        """Scans every image once (cached) so that no bad file can crash an epoch."""
+        data, notes = self.config.data, []
+        trained = {s.strip() for s in data.train_split.split(",")}
+        if data.val_split in trained:
+            notes.append(f"validating on '{data.val_split}', which is also trained on: its accuracy is not a held-out estimate")
+        if not data.check:
+            return notes
+        report = None
+        if self.env.is_main:
+            report = check.check_files(list(self.train_samples.files + self.val_samples.files), root,
+                                       progress=sys.stderr.isatty())
+        report = distributed.broadcast_object(report, self.env)
+        if report.errors and not data.skip_bad_files:
+            raise folder.DatasetError(report.text() + "\nFix or remove these files, or pass --skip-bad-files to train without them.")
+        if report.errors:
+            bad = report.bad_files
+            self.train_samples = self.train_samples.without(bad)
+            self.val_samples = self.val_samples.without(bad)
+            notes.append(f"left out {len(bad)} bad files (--skip-bad-files); see scripts/check_data.py for the list")
+        return notes
+
     def _prepare_run_dir(self, resume_dir: str | None) -> str:
         if resume_dir:
             return resume_dir
@@ -151,8 +175,9 @@ class Trainer:
             f"  data {root}: {len(self.train_samples)} train / {len(self.val_samples)} val images, "
             f"{len(self.classes)} classes, {self.config.data.image_size}px\n"
             f"  batch {global_batch} (global), peak lr {self.peak_lr:.4g}, {self.config.optim.epochs} epochs; run folder {self.run_dir}"
+            + "".join(f"\n  note: {n}" for n in self.data_notes)
         )
-        self.log.record("start", config=to_dict(self.config), data_root=root, world_size=self.env.world_size,
+        self.log.record("start", config=to_dict(self.config), data_root=root, notes=self.data_notes, world_size=self.env.world_size,
                         device=str(self.device), params=count_parameters(self.model_core), start_epoch=self.start_epoch)
 
     def _state(self, epoch: int) -> dict:
