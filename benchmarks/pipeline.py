@@ -1,0 +1,117 @@
+"""Training-loader throughput: our DALI pipeline against timm's create_loader; prints JSON.
+
+    python benchmarks/pipeline.py [--threads 2] [--images 512] [--out FILE]
+
+Same files, same work: random-resized crop, horizontal flip and AutoAugment (ImageNet /
+"original" policy) to the same output size, with the same number of CPU threads (DALI)
+or worker processes (timm). Two workloads: ImageNet-sized JPEGs (about 500 x 375,
+generated from CIFAR-10 pictures when ../shared/data is here, else from smooth noise) at
+224 px, and the CIFAR-10 JPEGs at 32 px. Our loader hands over uint8 batches (normalising
+happens later, fused into the mix op); timm's hands over normalised float32 batches, as a
+timm user gets them. Not a test: nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import emit, environment  # noqa: E402
+
+from vipriors.data import folder  # noqa: E402
+from vipriors.data.augment import Augment  # noqa: E402
+
+CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10", "train")
+
+
+def make_imagenet_like(root: str, count: int) -> None:
+    """``count`` JPEGs of 500 x 375 in 10 class folders, from CIFAR pictures when present."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    sources = []
+    if os.path.isdir(CIFAR):
+        classes = sorted(os.listdir(CIFAR))
+        sources = [os.path.join(CIFAR, c, sorted(os.listdir(os.path.join(CIFAR, c)))[k]) for k in range(count // 10 + 1) for c in classes]
+    for i in range(count):
+        folder_name = os.path.join(root, f"class{i % 10}")
+        os.makedirs(folder_name, exist_ok=True)
+        if sources:
+            image = Image.open(sources[i]).convert("RGB").resize((500, 375), Image.BICUBIC)
+            pixels = np.asarray(image, dtype=np.float32) + rng.normal(0, 6, (375, 500, 3))
+        else:
+            pixels = np.cumsum(rng.normal(0, 4, (375, 500, 3)), axis=1) % 255
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(os.path.join(folder_name, f"{i:05d}.jpg"), quality=90)
+
+
+def rate(loader, batches: int, warmup: int = 2) -> float:
+    it = iter(loader)
+    for _ in range(warmup):
+        next(it)
+    start, n = time.perf_counter(), 0
+    for _ in range(batches):
+        images, _ = next(it)
+        n += images.shape[0]
+    return n / (time.perf_counter() - start)
+
+
+def ours(samples, size, batch, threads, batches):
+    from vipriors.data.loader import train_loader
+
+    augment = Augment(scale=(0.08, 1.0), hflip=0.5, rotate_prob=0.0, blur_prob=0.0, policy="autoaugment")
+    loader = train_loader(samples, batch_size=batch, image_size=size, augment=augment, device=torch.device("cpu"),
+                          threads=threads, seed=0)
+    return rate(_cycle(loader), batches)
+
+
+def timm_loader(root, size, batch, workers, batches):
+    from timm.data import create_dataset, create_loader
+
+    dataset = create_dataset("", root=root, split="", is_training=True)
+    loader = create_loader(dataset, input_size=(3, size, size), batch_size=batch, is_training=True, use_prefetcher=False,
+                           auto_augment="original", num_workers=workers, hflip=0.5, scale=(0.08, 1.0),
+                           persistent_workers=True)
+    return rate(_cycle(loader), batches)
+
+
+def _cycle(loader):
+    while True:
+        yield from loader
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="DALI threads = timm workers")
+    parser.add_argument("--images", type=int, default=512, help="ImageNet-like JPEGs to generate")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=8, help="timed batches per loader")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        make_imagenet_like(tmp, args.images)
+        workloads = [("imagenet-like 500x375 -> 224", tmp, 224)]
+        if os.path.isdir(CIFAR):
+            workloads.append(("cifar10 32x32 -> 32", os.path.realpath(CIFAR), 32))
+        for name, root, size in workloads:
+            samples = folder.scan(root)
+            a = ours(samples, size, args.batch, args.threads, args.batches)
+            b = timm_loader(root, size, args.batch, args.threads, args.batches)
+            results.append({"workload": name, "images": len(samples), "ours_images_per_sec": round(a, 1),
+                            "timm_images_per_sec": round(b, 1), "speedup": round(a / b, 2)})
+            print(f"{name:32s} ours {a:8.1f} img/s   timm {b:8.1f} img/s   x{a / b:.2f}", file=sys.stderr)
+    emit({"benchmark": "pipeline", "environment": environment(torch.device("cpu")),
+          "workload": {"threads_or_workers": args.threads, "batch": args.batch, "batches": args.batches,
+                       "augment": "random-resized crop (0.08-1) + flip + AutoAugment ImageNet policy"},
+          "results": results}, args.out)
+
+
+if __name__ == "__main__":
+    main()
