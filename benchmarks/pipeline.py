@@ -62,12 +62,12 @@ def rate(loader, batches: int, warmup: int = 2) -> float:
 
 
 def ours(samples, size, batch, threads, batches):
-    from vipriors.data.loader import train_loader
+    from vipriors.data.loader import TrainBatches
 
     augment = Augment(scale=(0.08, 1.0), hflip=0.5, rotate_prob=0.0, blur_prob=0.0, policy="autoaugment")
-    loader = train_loader(samples, batch_size=batch, image_size=size, augment=augment, device=torch.device("cpu"),
+    loader = TrainBatches(samples, batch_size=batch, image_size=size, augment=augment, device=torch.device("cpu"),
                           threads=threads, seed=0)
-    return rate(_cycle(loader), batches)
+    return rate(_epochs(loader), batches)
 
 
 def timm_loader(root, size, batch, workers, batches):
@@ -83,6 +83,13 @@ def timm_loader(root, size, batch, workers, batches):
 def _cycle(loader):
     while True:
         yield from loader
+
+
+def _epochs(batches):
+    epoch = 0
+    while True:
+        yield from batches.epoch(epoch)
+        epoch += 1
 
 
 def main() -> None:

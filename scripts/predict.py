@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--split", default="val", help="split name under the data root, or a folder path")
     parser.add_argument("--data", help="data root (default: the run's)")
     parser.add_argument("--tta", choices=["none", "flip"], default="none", help="average with the mirrored image")
+    parser.add_argument("--ema", action="store_true", help="use the checkpoint's EMA weights (a run with --ema-decay)")
     parser.add_argument("--out", help="output .npz (default: next to the checkpoint, <split>[-flip].npz)")
     parser.add_argument("--model-name", help="name stored in the file (default: the run folder's name)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -74,7 +75,10 @@ def main(argv=None) -> int:
     device = pick_device(args.device, 0)
     arch, data = config["model"]["arch"], config["data"]
     model = create_model(arch, num_classes=len(classes))
-    model.load_state_dict(state["model"])
+    if args.ema and state.get("ema") is None:
+        print(f"predict.py: {args.checkpoint} holds no EMA weights (train with --ema-decay)", file=sys.stderr)
+        return 2
+    model.load_state_dict(state["ema"] if args.ema else state["model"])
     fmt = preferred_memory_format(arch, config["model"]["memory_format"], device.type)
     model = model.to(device, memory_format=fmt).eval()
     amp = autocast_dtype(config["runtime"]["amp"], device)

@@ -54,3 +54,14 @@ def test_switches_and_validated_sections():
         cfg.resolve(parse(["--auto-augment", "fancy"]))
     with pytest.raises(ValueError, match="--scale must satisfy"):
         cfg.resolve(parse(["--scale", "0.5,0.2"]))
+
+
+def test_every_recipe_resolves():
+    import glob
+    import os
+
+    recipes = glob.glob(os.path.join(os.path.dirname(__file__), "..", "recipes", "**", "*.yaml"), recursive=True)
+    assert len(recipes) >= 7
+    for path in recipes:
+        config = cfg.resolve({}, recipe=cfg.load_yaml(path))
+        assert config.optim.epochs > 0 and config.model.arch

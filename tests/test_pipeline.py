@@ -9,7 +9,7 @@ from PIL import Image
 
 from vipriors.data import check, folder
 from vipriors.data.augment import Augment
-from vipriors.data.loader import eval_loader, train_loader
+from vipriors.data.loader import TrainBatches, eval_loader
 from vipriors.data.pipeline import Shard
 
 CPU = torch.device("cpu")
@@ -41,8 +41,8 @@ def ids_of(images):
 
 def test_batches_are_uint8_nhwc_with_their_folders_labels(tmp_path):
     samples = constant_dataset(tmp_path)
-    loader = train_loader(samples, batch_size=6, image_size=16, augment=NO_AUG, device=CPU, threads=1, seed=0)
-    images, labels = next(iter(loader))
+    loader = TrainBatches(samples, batch_size=6, image_size=16, augment=NO_AUG, device=CPU, threads=1, seed=0)
+    images, labels = next(loader.epoch(0))
     assert images.shape == (6, 16, 16, 3) and images.dtype == torch.uint8 and images.is_contiguous()
     assert labels.dtype == torch.int64 and labels.shape == (6,)
     assert [samples.labels[i] for i in ids_of(images)] == labels.tolist()
@@ -51,11 +51,23 @@ def test_batches_are_uint8_nhwc_with_their_folders_labels(tmp_path):
 @pytest.mark.parametrize("epochs", [2])
 def test_two_shards_cover_every_file_once_per_epoch(tmp_path, epochs):
     samples = constant_dataset(tmp_path)  # 24 files: 12 per shard, 3 batches of 4
-    loaders = [train_loader(samples, batch_size=4, image_size=8, augment=NO_AUG, device=CPU, threads=1, seed=5,
+    loaders = [TrainBatches(samples, batch_size=4, image_size=8, augment=NO_AUG, device=CPU, threads=1, seed=5,
                             shard=Shard(rank, 2)) for rank in range(2)]
-    for _ in range(epochs):
-        seen = [i for loader in loaders for images, _ in loader for i in ids_of(images)]
+    orders = []
+    for epoch in range(epochs):
+        seen = [i for loader in loaders for images, _ in loader.epoch(epoch) for i in ids_of(images)]
         assert sorted(seen) == list(range(24))
+        orders.append(seen)
+    assert orders[0] != orders[1], "each epoch has its own order"
+
+
+def test_an_epoch_is_reproducible_and_can_start_mid_way(tmp_path):
+    samples = constant_dataset(tmp_path, per_class=5)  # 15 files, batches of 4: 3 steps (the rest dropped)
+    loader = TrainBatches(samples, batch_size=4, image_size=8, augment=NO_AUG, device=CPU, threads=1, seed=1)
+    assert len(loader) == 3
+    full = [ids_of(images) for images, _ in loader.epoch(4)]
+    assert len(full) == 3 and full == [ids_of(images) for images, _ in loader.epoch(4)]
+    assert [ids_of(images) for images, _ in loader.epoch(4, skip=2)] == full[2:]
 
 
 def test_evaluation_reads_in_file_order_and_every_image_once_across_ranks(tmp_path):
@@ -69,8 +81,8 @@ def test_evaluation_reads_in_file_order_and_every_image_once_across_ranks(tmp_pa
 
 
 def batch(samples, augment, seed=3):
-    loader = train_loader(samples, batch_size=8, image_size=32, augment=augment, device=CPU, threads=1, seed=seed)
-    return next(iter(loader))[0]
+    loader = TrainBatches(samples, batch_size=8, image_size=32, augment=augment, device=CPU, threads=1, seed=seed)
+    return next(loader.epoch(0))[0]
 
 
 @pytest.mark.parametrize(

@@ -44,13 +44,14 @@ def test_short_run_learns(learned_run):
 @pytest.mark.slow
 def test_run_folder_holds_config_log_and_checkpoints(learned_run):
     run_dir = learned_run["run_dir"]
-    assert sorted(f for f in os.listdir(run_dir) if not f.startswith(".")) == ["best.pt", "config.yaml", "last.pt", "log.jsonl"]
+    assert sorted(f for f in os.listdir(run_dir) if not f.startswith(".")) == [
+        "best.pt", "config.yaml", "last.pt", "log.jsonl", "per_class_accuracy.json", "worst_classes.png"]
     log = events(run_dir)
     assert [e["event"] for e in log] == ["start"] + ["epoch"] * 6 + ["end"]
     assert all(e["val_images"] == 500 for e in log if e["event"] == "epoch")
     assert cfg.load_yaml(os.path.join(run_dir, "config.yaml"))["model"]["arch"] == "resnet10t"
     last = torch.load(os.path.join(run_dir, "last.pt"), weights_only=False)
-    assert last["epoch"] == 5 and last["step"] == 6 * (3000 // 64)
+    assert last["epoch"] == 6 and last["epoch_step"] == 0 and last["step"] == 6 * (3000 // 64)
     assert len(last["classes"]) == 10
 
 

@@ -45,6 +45,7 @@ class MixSettings:
     off_last_epochs: int = _flag("--mix-off-epochs", "train the last N epochs without mixing", 0)
     # SIA ("stubborn image augmentation") for the classes the model finds hardest.
     stubborn_classes: int = _flag("--stubborn-classes", "SIA for the k classes of lowest validation accuracy (0: off)", 0)
+    stubborn_file: str | None = _flag("--stubborn-file", "start SIA with the classes in this JSON (a list of names, or another run's per_class_accuracy.json)", None)
     sia_shift_low: tuple[float, float, float] = _flag("--sia-shift-low", "SIA mean factor u, lowest (R,G,B)", (0.75, 0.9, 0.75))
     sia_shift_high: tuple[float, float, float] = _flag("--sia-shift-high", "SIA mean factor u, highest (R,G,B)", (0.95, 1.1, 0.95))
     sia_stretch: tuple[float, float] = _flag("--sia-stretch", "SIA contrast factor v range (std multiplier)", (1.0, 1.5))

@@ -35,30 +35,52 @@ class DaliLoader:
             yield images, labels
 
 
-def _pipeline_kwargs(batch_size, threads, device, seed, shard):
+def _pipeline_kwargs(batch_size, threads, device, seed):
     on_gpu = device.type == "cuda"
     return dict(
-        batch_size=batch_size, num_threads=threads, seed=seed + 1000 * shard.index,
+        batch_size=batch_size, num_threads=threads, seed=seed % (2**31 - 1),
         device_id=device.index if on_gpu else None, prefetch_queue_depth=2,
     ), on_gpu
 
 
-def train_loader(samples: Samples, *, batch_size: int, image_size: int, augment: Augment,
-                 device: torch.device, threads: int, seed: int, shard: Shard = Shard()) -> DaliLoader:
-    kwargs, on_gpu = _pipeline_kwargs(batch_size, threads, device, seed, shard)
-    # The reader walks the list in order during the first epoch and permutes it after each
-    # epoch, so the list is permuted here for the first one (same seed on every rank).
-    order = random.Random(seed).sample(range(len(samples)), len(samples))
-    files = [samples.files[i] for i in order]
-    labels = [samples.labels[i] for i in order]
-    pipe = train_pipeline(files, labels, shard, image_size, augment, on_gpu, shuffle_seed=seed, **kwargs)
-    pipe.build()
-    return DaliLoader(pipe, device, train=True)
+class TrainBatches:
+    """The training batches of each epoch, a pure function of (seed, epoch, rank).
+
+    Every epoch gets its own permutation of the whole file list (the same on all ranks, so
+    the shards are disjoint) and its own DALI seed, in a pipeline built for that epoch. So
+    a run resumed at any epoch, or any step of one, sees exactly the batches it would have
+    seen, and every rank takes the same number of steps (DDP needs that).
+    """
+
+    def __init__(self, samples: Samples, *, batch_size: int, image_size: int, augment: Augment,
+                 device: torch.device, threads: int, seed: int, shard: Shard = Shard()):
+        self.samples, self.batch_size, self.image_size, self.augment = samples, batch_size, image_size, augment
+        self.device, self.threads, self.seed, self.shard = device, threads, seed, shard
+        self.steps_per_epoch = (len(samples) // shard.count) // batch_size
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def epoch(self, epoch: int, skip: int = 0):
+        """Yields the batches of ``epoch``, leaving out the first ``skip`` (already trained on)."""
+        n = len(self.samples)
+        order = random.Random(f"{self.seed}/{epoch}").sample(range(n), n)
+        files = [self.samples.files[i] for i in order]
+        labels = [self.samples.labels[i] for i in order]
+        dali_seed = self.seed * 1_000_003 + epoch * 1009 + self.shard.index
+        kwargs, on_gpu = _pipeline_kwargs(self.batch_size, self.threads, self.device, dali_seed)
+        pipe = train_pipeline(files, labels, self.shard, self.image_size, self.augment, on_gpu, **kwargs)
+        pipe.build()
+        for step, batch in enumerate(DaliLoader(pipe, self.device, train=True)):
+            if step >= self.steps_per_epoch:
+                break
+            if step >= skip:
+                yield batch
 
 
 def eval_loader(samples: Samples, *, batch_size: int, image_size: int, crop_pct: float,
                 device: torch.device, threads: int, shard: Shard = Shard()) -> DaliLoader:
-    kwargs, on_gpu = _pipeline_kwargs(batch_size, threads, device, 0, shard)
+    kwargs, on_gpu = _pipeline_kwargs(batch_size, threads, device, 0)
     pipe = eval_pipeline(samples.files, samples.labels, shard, image_size, crop_pct, on_gpu, **kwargs)
     pipe.build()
     return DaliLoader(pipe, device, train=False)

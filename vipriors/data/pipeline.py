@@ -45,12 +45,11 @@ def _with_probability(p: float):
 
 
 @pipeline_def(enable_conditionals=True)
-def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augment, on_gpu: bool, shuffle_seed: int):
-    # A full permutation of the whole dataset every epoch, the same on every rank (so the
-    # shards stay disjoint). The reader's `random_shuffle` would only mix a 1024-sample
-    # buffer: with class-sorted files, batches would come out class-correlated.
+def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augment, on_gpu: bool):
+    # The file list comes permuted for this epoch (vipriors.data.loader.TrainBatches): the
+    # reader only shards it. (Its own random_shuffle would mix a 1024-sample buffer only.)
     jpegs, label = fn.readers.file(
-        files=list(files), labels=list(labels), shuffle_after_epoch=True, seed=shuffle_seed,
+        files=list(files), labels=list(labels), random_shuffle=False,
         shard_id=shard.index, num_shards=shard.count, pad_last_batch=True, name=READER_NAME,
     )
     images = fn.decoders.image_random_crop(

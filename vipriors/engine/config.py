@@ -54,6 +54,8 @@ class OptimConfig:
     weight_decay: float = field(default=1e-4, metadata=_flag("--weight-decay", "weight decay (not on norm and bias parameters)"))
     warmup_epochs: float = field(default=1.0, metadata=_flag("--warmup-epochs", "linear warm-up length, then cosine decay"))
     label_smoothing: float = field(default=0.0, metadata=_flag("--label-smoothing", "label smoothing of the cross-entropy"))
+    init_from: str | None = field(default=None, metadata=_flag("--init-from", "start from this checkpoint's weights with a fresh schedule (the method's CE -> LS stage)"))
+    ema_decay: float = field(default=0.0, metadata=_flag("--ema-decay", "keep an EMA of the weights with this decay, evaluated alongside (0: off)"))
 
 
 @dataclass
@@ -66,6 +68,8 @@ class RuntimeConfig:
     output_dir: str = field(default="runs", metadata=_flag("--output-dir", "parent folder of run folders"))
     name: str | None = field(default=None, metadata=_flag("--name", "run folder name (default: arch-data-time)"))
     log_every: int = field(default=50, metadata=_flag("--log-every", "steps between progress/metric updates"))
+    checkpoint_every: int = field(default=0, metadata=_flag("--checkpoint-every", "also keep epoch_N.pt every N epochs (0: only last and best)"))
+    tensorboard: bool = field(default=False, metadata=_flag("--tensorboard", "also write TensorBoard scalars to the run folder"))
 
 
 @dataclass

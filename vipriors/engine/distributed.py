@@ -71,6 +71,15 @@ def broadcast_object(value, env: DistEnv):
     return holder[0]
 
 
+def gather_objects(value, env: DistEnv) -> list:
+    """Every rank's ``value``, indexed by rank (on every rank)."""
+    if not env.enabled:
+        return [value]
+    gathered = [None] * env.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def shutdown(env: DistEnv) -> None:
     if env.enabled and dist.is_initialized():
         dist.destroy_process_group()
