@@ -29,3 +29,25 @@ def test_train_step_benchmark_counts_flops_and_compares_to_the_plain_path():
     assert doc["workload"]["flops_per_image_fwd_bwd"]["pyramidnet56_a48_cifar"] > 0
     assert all("images_per_sec" in r and r["achieved_tflops"] > 0 for r in doc["results"]), doc["results"]
     assert doc["comparisons"][0]["baseline"] == "eager+nchw+bf16+timm"
+
+
+def test_pipeline_benchmark_measures_ours_and_timm():
+    doc = run("pipeline.py", "--images", "64", "--batch", "8", "--batches", "2", "--threads", "1")
+    assert doc["benchmark"] == "pipeline"
+    assert all(r["ours_images_per_sec"] > 0 and r["timm_images_per_sec"] > 0 for r in doc["results"])
+
+
+def test_render_writes_tables_and_the_plot(tmp_path):
+    import shutil
+
+    source = os.path.join(REPO, "benchmarks", "results", "cpu")
+    folder = tmp_path / "cpu"
+    shutil.copytree(source, folder)
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- performance:start -->\nold\n<!-- performance:end -->\noutro\n")
+    result = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "render_benchmarks.py"), str(folder),
+                             "--readme", str(readme)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = readme.read_text()
+    assert "old" not in text and "| cutmix |" in text and "timm create_loader" in text and text.endswith("outro\n")
+    assert (folder / "train_step.png").exists()

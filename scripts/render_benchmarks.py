@@ -1,0 +1,143 @@
+"""Render benchmark JSON into Markdown tables (and a PNG of training images/sec).
+
+    python scripts/render_benchmarks.py benchmarks/results/cpu [more result folders] [--readme README.md]
+
+Each folder holds the JSON files the benchmarks wrote (mix.json, train_step*.json,
+pipeline.json) on one machine; every table names that machine. With --readme, the text
+between <!-- performance:start --> and <!-- performance:end --> is replaced.
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+
+from PIL import Image, ImageDraw
+
+START, END = "<!-- performance:start -->", "<!-- performance:end -->"
+
+
+def machine(env: dict) -> str:
+    if env.get("gpu"):
+        return f"{env['gpu']} (torch {env['torch']}, CUDA {env['cuda']})"
+    return f"{env['cpu']}, {env['cpu_cores']} cores, no GPU (torch {env['torch']})"
+
+
+def mix_table(doc: dict) -> list[str]:
+    lines = [f"**Fused mix op**, batch {doc['workload']['batch']} x {doc['workload']['height']} x {doc['workload']['width']}, "
+             f"10% of images with SIA, on {machine(doc['environment'])}:", "",
+             "| mode | ours -> fp32 | ours -> bf16 | uint8->fp32 copy | ours fp32 / copy | fastest peer (fp32) | ours faster by |",
+             "|---|---|---|---|---|---|---|"]
+    for c in doc["comparisons"]:
+        if "mode" not in c:
+            continue
+        peer = f"{c['fastest_peer']}: {c['fastest_peer_ms']:.1f} ms" if "fastest_peer_ms" in c else c["fastest_peer"]
+        speedup = f"{c['speedup_vs_fastest_peer']:.2f}x" if "speedup_vs_fastest_peer" in c else "-"
+        lines.append(f"| {c['mode']} | {c['ours_fp32_ms']:.1f} ms | {c['ours_bf16_ms']:.1f} ms | {c['copy_fp32_ms']:.1f} ms | "
+                     f"{c['ours_fp32_vs_copy']:.2f} | {peer} | {speedup} |")
+    bandwidth = [c for c in doc["comparisons"] if "copy_uint8_to_fp32_gb_per_s" in c]
+    if bandwidth:
+        ours = {r["name"]: r.get("achieved_gb_per_s") for r in doc["results"] if r.get("ours")}
+        lines += ["", f"Device copy: {bandwidth[0]['copy_uint8_to_fp32_gb_per_s']} GB/s; ours: " +
+                  ", ".join(f"{k.split(' ')[1]} {v} GB/s" for k, v in ours.items() if k.endswith("fp32"))]
+    return lines
+
+
+def train_table(doc: dict) -> list[str]:
+    w = doc["workload"]
+    lines = [f"**Training step** (synthetic tensors, {w['size']} px, batch {w['batch']}, fwd+bwd+SGD) on "
+             f"{machine(doc['environment'])}:", "",
+             "| arch | variant | images/s | vs baseline | TFLOP/s | MFU |", "|---|---|---|---|---|---|"]
+    speedups = {(c["arch"], c["variant"]): c["speedup"] for c in doc["comparisons"]}
+    for r in doc["results"]:
+        if "images_per_sec" not in r:
+            lines.append(f"| {r['arch']} | {r['variant']} | error: {r['error'][:60]} | | | |")
+            continue
+        s = speedups.get((r["arch"], r["variant"]))
+        mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "-"
+        lines.append(f"| {r['arch']} | {r['variant']} | {r['images_per_sec']:.1f} | {f'{s:.2f}x' if s else 'baseline'} | "
+                     f"{r['achieved_tflops']:.3f} | {mfu} |")
+    lines += ["", "Variants: compiled/eager, cl = channels_last / nchw, bf16 autocast, input from our fused mix op (mix), "
+              "timm's Mixup (timm) or a ready tensor (model). Baseline: plain eager+nchw+bf16+timm, what a timm user runs."]
+    return lines
+
+
+def pipeline_table(doc: dict) -> list[str]:
+    w = doc["workload"]
+    lines = [f"**Loader** ({w['augment']}, {w['threads_or_workers']} DALI threads = timm workers, batch {w['batch']}) on "
+             f"{machine(doc['environment'])}:", "", "| workload | ours (DALI) img/s | timm create_loader img/s | ratio |", "|---|---|---|---|"]
+    for r in doc["results"]:
+        lines.append(f"| {r['workload']} | {r['ours_images_per_sec']:.0f} | {r['timm_images_per_sec']:.0f} | {r['speedup']:.2f}x |")
+    return lines
+
+
+def train_plot(doc: dict, path: str) -> None:
+    """Grouped bars: images/sec of the plain path and ours, per architecture."""
+    rows = {}
+    for r in doc["results"]:
+        if "images_per_sec" in r and r["variant"].endswith("+timm"):
+            rows.setdefault(r["arch"], {})["plain"] = r["images_per_sec"]
+        elif "images_per_sec" in r and r["variant"].startswith("compiled") and r["variant"].endswith("+mix"):
+            rows.setdefault(r["arch"], {})["ours"] = r["images_per_sec"]
+    rows = {a: v for a, v in rows.items() if len(v) == 2}
+    if not rows:
+        return
+    top = max(max(v.values()) for v in rows.values())
+    width, left, bar, gap = 760, 190, 16, 14
+    image = Image.new("RGB", (width, 50 + len(rows) * (2 * bar + gap)), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((8, 8), f"training images/s: plain (grey) vs ours (red), {machine(doc['environment'])}", fill="black")
+    for i, (arch, values) in enumerate(rows.items()):
+        y = 36 + i * (2 * bar + gap)
+        draw.text((8, y + bar // 2), arch, fill="black")
+        for j, (key, colour) in enumerate((("plain", (150, 150, 150)), ("ours", (200, 70, 60)))):
+            length = int((width - left - 80) * values[key] / top)
+            draw.rectangle([left, y + j * bar, left + length, y + (j + 1) * bar - 2], fill=colour)
+            draw.text((left + length + 6, y + j * bar + 2), f"{values[key]:.0f}", fill="black")
+    image.save(path)
+
+
+def render(folder: str) -> list[str]:
+    lines = []
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        with open(path) as f:
+            doc = json.load(f)
+        kind = doc.get("benchmark")
+        if kind == "mix":
+            lines += mix_table(doc) + [""]
+        elif kind == "train_step":
+            lines += train_table(doc) + [""]
+            plot = path[:-5] + ".png"
+            train_plot(doc, plot)
+            if os.path.exists(plot):
+                lines += [f"![training images/s]({os.path.relpath(plot)})", ""]
+        elif kind == "pipeline":
+            lines += pipeline_table(doc) + [""]
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+")
+    parser.add_argument("--readme", help="replace the performance block of this Markdown file")
+    args = parser.parse_args(argv)
+    lines = [line for folder in args.folders for line in render(folder)]
+    text = "\n".join(lines).rstrip() + "\n"
+    if not args.readme:
+        print(text)
+        return 0
+    with open(args.readme) as f:
+        readme = f.read()
+    if START not in readme or END not in readme:
+        print(f"render_benchmarks.py: {args.readme} has no {START} ... {END} block", file=sys.stderr)
+        return 2
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    with open(args.readme, "w") as f:
+        f.write(f"{head}{START}\n{text}{END}{tail}")
+    print(f"updated {args.readme} from {', '.join(args.folders)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
