@@ -63,5 +63,13 @@ def test_every_recipe_resolves():
     recipes = glob.glob(os.path.join(os.path.dirname(__file__), "..", "recipes", "**", "*.yaml"), recursive=True)
     assert len(recipes) >= 7
     for path in recipes:
-        config = cfg.resolve({}, recipe=cfg.load_yaml(path))
+        values = cfg.load_yaml(path)
+        if "members" in values:  # a manifest of cifar10_recipe.py: each member's config and flags
+            for member in values["members"]:
+                recipe = cfg.load_yaml(os.path.join(os.path.dirname(path), member["config"]))
+                for extra in ([], member.get("ls_args", [])):
+                    config = cfg.resolve(parse([str(a) for a in member.get("args", []) + extra]), recipe=recipe)
+                    assert config.model.arch
+            continue
+        config = cfg.resolve({}, recipe=values)
         assert config.optim.epochs > 0 and config.model.arch

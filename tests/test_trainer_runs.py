@@ -129,3 +129,10 @@ def test_tensorboard_is_optional(builtin_cache, tmp_path):
         return
     summary = train(config("--epochs", "1", "--tensorboard", "--output-dir", str(tmp_path), "--name", "tb"))
     assert os.listdir(os.path.join(summary["run_dir"], "tensorboard"))
+
+
+def test_evaluation_every_n_epochs_still_ends_with_one(builtin_cache, tmp_path):
+    summary = train(config("--epochs", "3", "--eval-every", "2", "--output-dir", str(tmp_path), "--name", "sparse"))
+    log = epochs_logged(summary["run_dir"])
+    assert [e["epoch"] for e in log] == [1, 2, 3]
+    assert ["val_top1" in e for e in log] == [False, True, True]

@@ -68,6 +68,7 @@ class RuntimeConfig:
     output_dir: str = field(default="runs", metadata=_flag("--output-dir", "parent folder of run folders"))
     name: str | None = field(default=None, metadata=_flag("--name", "run folder name (default: arch-data-time)"))
     log_every: int = field(default=50, metadata=_flag("--log-every", "steps between progress/metric updates"))
+    eval_every: int = field(default=1, metadata=_flag("--eval-every", "epochs between evaluations (the last epoch is always evaluated)"))
     checkpoint_every: int = field(default=0, metadata=_flag("--checkpoint-every", "also keep epoch_N.pt every N epochs (0: only last and best)"))
     tensorboard: bool = field(default=False, metadata=_flag("--tensorboard", "also write TensorBoard scalars to the run folder"))
 

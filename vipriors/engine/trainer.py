@@ -435,17 +435,20 @@ class Trainer:
             if train is None:
                 self._save()
                 return self._stopped()
-            evaluation = self.evaluate()
-            ema_eval = self.evaluate(self.ema.module) if self.ema else None
-            stubborn = self._update_stubborn(evaluation) if self.sia_on else []
-            improved = evaluation["top1"] > self.best_top1
-            if improved:
-                self.best_top1, self.best_epoch = evaluation["top1"], epoch
+            evaluated = (epoch + 1) % self.config.runtime.eval_every == 0 or epoch + 1 == epochs
+            improved, ema_eval, stubborn = False, None, None
+            if evaluated:
+                evaluation = self.evaluate()
+                ema_eval = self.evaluate(self.ema.module) if self.ema else None
+                stubborn = self._update_stubborn(evaluation) if self.sia_on else []
+                improved = evaluation["top1"] > self.best_top1
+                if improved:
+                    self.best_top1, self.best_epoch = evaluation["top1"], epoch
             self.epoch, self.epoch_step, self.partial = epoch + 1, 0, {"loss_sum": 0.0, "seen": 0}
             self._save(improved)
-            if self.env.is_main:
+            if evaluated and self.env.is_main:
                 report.write_per_class(self.run_dir, self.classes, evaluation["per_class"], evaluation["class_counts"], epoch + 1)
-            self._log_epoch(epoch, train, evaluation, ema_eval, stubborn, time.perf_counter() - start)
+            self._log_epoch(epoch, train, evaluation if evaluated else None, ema_eval, stubborn, time.perf_counter() - start)
             if self.epoch < epochs and self._stop_agreed(0):
                 return self._stopped()
         summary = {"run_dir": self.run_dir, "stopped": False, "final_top1": evaluation["top1"] if evaluation else None,
@@ -466,6 +469,10 @@ class Trainer:
     def _log_epoch(self, epoch, train, evaluation, ema_eval, stubborn, seconds) -> None:
         epochs, lr = self.config.optim.epochs, self.scheduler.get_last_lr()[0]
         rate = f"{train['images_per_sec']:.0f} img/s" if train["images_per_sec"] else "-"
+        if evaluation is None:  # between evaluations (--eval-every)
+            self.log.say(f"epoch {epoch + 1}/{epochs}  loss {train['train_loss']:.4f}  lr {lr:.3g}  {rate}  {seconds:.1f}s")
+            self.log.record("epoch", epoch=epoch + 1, step=self.step, lr=lr, epoch_seconds=seconds, **train)
+            return
         ema_text = f"  EMA {100 * ema_eval['top1']:.2f}%" if ema_eval else ""
         self.log.say(
             f"epoch {epoch + 1}/{epochs}  loss {train['train_loss']:.4f}  val top-1 {100 * evaluation['top1']:.2f}%{ema_text} "
