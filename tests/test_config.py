@@ -69,7 +69,13 @@ def test_every_recipe_resolves():
                 recipe = cfg.load_yaml(os.path.join(os.path.dirname(path), member["config"]))
                 for extra in ([], member.get("ls_args", [])):
                     config = cfg.resolve(parse([str(a) for a in member.get("args", []) + extra]), recipe=recipe)
-                    assert config.model.arch
+                    assert config.model.arch and config.runtime.compile in ("auto", "on", "off")
             continue
         config = cfg.resolve({}, recipe=values)
         assert config.optim.epochs > 0 and config.model.arch
+        assert config.runtime.compile in ("auto", "on", "off") and config.runtime.amp in ("auto", "bf16", "fp16", "off")
+
+
+def test_yaml_on_off_reads_as_the_word():
+    config = cfg.resolve({}, recipe={"runtime": {"compile": False, "amp": False}})
+    assert config.runtime.compile == "off" and config.runtime.amp == "off"

@@ -126,6 +126,8 @@ def _convert(value, hint, where: str):
         if len(items) != len(args):
             raise ValueError(f"{where}: expected {len(args)} comma-separated values, got {value!r}")
         return tuple(_convert(v, a, where) for v, a in zip(items, args))
+    if hint is str and isinstance(value, bool):  # YAML reads a bare on/off as a boolean
+        return "on" if value else "off"
     try:
         if hint is bool and isinstance(value, str):
             return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[value.lower()]
