@@ -14,6 +14,8 @@ from vipriors.models import UnknownArchError
 def main(argv=None) -> int:
     args = cfg.build_parser(__doc__).parse_args(argv)
     try:
+        if args.resume and not os.path.isfile(os.path.join(args.resume, "config.yaml")):
+            raise ValueError(f"--resume {args.resume}: not a run folder (no config.yaml there)")
         recipe = cfg.load_yaml(args.config) if args.config else None
         saved = cfg.load_yaml(os.path.join(args.resume, "config.yaml")) if args.resume else None
         config = cfg.resolve(cfg.cli_overrides(args), recipe=recipe, saved=saved)

@@ -87,6 +87,7 @@ def test_wrong_input_fails_before_any_work(builtin_cache, tmp_path):
         train(config("--data", str(tmp_path / "nowhere")))
     assert not os.listdir(tmp_path)
     assert train_script.main(["--epochs", "ten"]) == 2
+    assert train_script.main(["--resume", str(tmp_path / "gone")]) == 2
 
 
 @pytest.mark.slow

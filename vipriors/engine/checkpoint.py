@@ -24,15 +24,8 @@ def save_atomic(state: dict, path: str) -> None:
 
 def load(path: str) -> dict:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no checkpoint there; give a run folder that holds last.pt")
+        raise FileNotFoundError(f"{path}: no checkpoint there (a run folder holds last.pt and best.pt)")
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:
         raise RuntimeError(f"{path}: unreadable checkpoint ({error}); restore it from best.pt or start afresh") from error
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The plain module under DDP and torch.compile wrappers (whose state-dict keys differ)."""
-    model = getattr(model, "_orig_mod", model)
-    model = getattr(model, "module", model)
-    return getattr(model, "_orig_mod", model)
