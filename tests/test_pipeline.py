@@ -108,6 +108,21 @@ def test_each_augmentation_is_applied_and_probability_zero_is_identity(tmp_path,
         assert torch.equal(batch(samples, Augment(**{**NO_AUG.__dict__, **off})), base)
 
 
+def test_pad_crop_shifts_each_image_by_whole_pixels_within_the_padding(tmp_path):
+    samples = noise_dataset(tmp_path)
+    base = batch(samples, NO_AUG)
+    padded = batch(samples, Augment(**{**NO_AUG.__dict__, "pad_crop": 3}))
+    assert padded.shape == base.shape
+    shifts = set()
+    for image, original in zip(padded, base):
+        canvas = torch.zeros(38, 38, 3, dtype=torch.uint8)
+        canvas[3:35, 3:35] = original
+        found = [(dy, dx) for dy in range(7) for dx in range(7) if torch.equal(canvas[dy:dy + 32, dx:dx + 32], image)]
+        assert len(found) == 1, "each output is the padded image cropped at one whole-pixel offset"
+        shifts.add(found[0])
+    assert len(shifts) > 4, "offsets vary between images"
+
+
 def test_merged_splits_and_file_lists(tmp_path):
     constant_dataset(tmp_path / "train", classes=2, per_class=3)
     constant_dataset(tmp_path / "val", classes=2, per_class=2)

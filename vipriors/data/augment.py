@@ -15,10 +15,12 @@ def _flag(name: str, help: str, default):
 
 @dataclass(frozen=True)
 class Augment:
-    """Applied in this order after decoding: random-resized crop, flip, rotation, blur, policy."""
+    """Applied in this order after decoding: random-resized crop (or pad-and-crop), flip, rotation, blur, policy."""
 
     scale: tuple[float, float] = _flag("--scale", "random-resized-crop area range (the method's scale change)", (0.08, 1.0))
     ratio: tuple[float, float] = _flag("--ratio", "random-resized-crop aspect range", (3 / 4, 4 / 3))
+    pad_crop: int = _flag("--pad-crop", "N > 0: resize to the training size, pad N px of black on every side and crop "
+                          "back at a random place (the CIFAR standard) instead of the random-resized crop", 0)
     hflip: float = _flag("--hflip", "horizontal flip probability", 0.5)
     rotate_prob: float = _flag("--rotate-prob", "probability of a random rotation", 0.25)
     rotate_degrees: float = _flag("--rotate-degrees", "rotation angle range, +-degrees", 15.0)
@@ -34,6 +36,8 @@ class Augment:
         for name in ("hflip", "rotate_prob", "blur_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
+        if self.pad_crop < 0:
+            raise ValueError(f"--pad-crop is a number of pixels >= 0, got {self.pad_crop}")
         if not 0 < self.scale[0] <= self.scale[1] <= 1:
             raise ValueError(f"--scale must satisfy 0 < low <= high <= 1, got {self.scale}")
         if not 0 < self.ratio[0] <= self.ratio[1]:

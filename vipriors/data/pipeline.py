@@ -52,11 +52,17 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augmen
         files=list(files), labels=list(labels), random_shuffle=False,
         shard_id=shard.index, num_shards=shard.count, pad_last_batch=True, name=READER_NAME,
     )
-    images = fn.decoders.image_random_crop(
-        jpegs, device="mixed" if on_gpu else "cpu", output_type=types.RGB,
-        random_area=list(augment.scale), random_aspect_ratio=list(augment.ratio), num_attempts=10,
-    )
-    images = fn.resize(images, size=[image_size, image_size], antialias=True)
+    decoder = "mixed" if on_gpu else "cpu"
+    if augment.pad_crop > 0:
+        images = fn.decoders.image(jpegs, device=decoder, output_type=types.RGB)
+        images = fn.resize(images, size=[image_size, image_size], antialias=True)
+        images = _pad_and_crop(images, image_size, augment.pad_crop)
+    else:
+        images = fn.decoders.image_random_crop(
+            jpegs, device=decoder, output_type=types.RGB,
+            random_area=list(augment.scale), random_aspect_ratio=list(augment.ratio), num_attempts=10,
+        )
+        images = fn.resize(images, size=[image_size, image_size], antialias=True)
     if augment.hflip > 0:
         images = fn.flip(images, horizontal=fn.random.coin_flip(probability=augment.hflip))
     if augment.rotate_prob > 0:
@@ -68,6 +74,16 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augmen
             images = fn.gaussian_blur(images, sigma=fn.random.uniform(range=list(augment.blur_sigma)))
     images = _policy(images, augment, image_size)
     return images, label.gpu() if on_gpu else label
+
+
+def _pad_and_crop(images, image_size: int, pad: int):
+    # A crop window reaching past the border is filled with zeros (out_of_bounds_policy="pad"):
+    # its top-left corner is drawn uniformly from the whole pixels in [-pad, pad] on each axis.
+    window = [image_size, image_size]
+    images = fn.crop(images, crop=[image_size + 2 * pad] * 2, out_of_bounds_policy="pad")
+    offsets = [i / (2 * pad) for i in range(2 * pad + 1)]  # whole-pixel shifts, each equally likely
+    return fn.crop(images, crop=window, crop_pos_x=fn.random.uniform(values=offsets),
+                   crop_pos_y=fn.random.uniform(values=offsets))
 
 
 def _policy(images, augment: Augment, image_size: int):
