@@ -6,7 +6,8 @@ import torch
 from vipriors.models import UnknownArchError, count_parameters, create_model, pyramidnet
 
 # (arch, input size): small-image models at 32 px, the rest at a small but valid size.
-ARCHS = [(name, 32) for name in pyramidnet.SMALL + ("resnest14d_cifar", "resnest26d_cifar")] + [(name, 64) for name in pyramidnet.LARGE] + [
+SMALL = pyramidnet.SMALL + ("resnest14d_cifar", "resnest26d_cifar", "resnet9_cifar")
+ARCHS = [(name, 32) for name in SMALL] + [(name, 64) for name in pyramidnet.LARGE] + [
     ("resnest14d", 64), ("resnest101e", 64), ("resnest200e", 64), ("densenet161", 64), ("resnet50", 64)]
 HEAVY = {"pyramidnet272_a200_cifar", "sepyramidnet200_a300", "pyramidnet200_a300", "resnest200e", "densenet161"}
 

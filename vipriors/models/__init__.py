@@ -6,7 +6,7 @@ import difflib
 import timm
 import torch
 
-from . import pyramidnet, small_resnest  # noqa: F401  (register our variants in timm's registry)
+from . import fast_cifar, pyramidnet, small_resnest  # noqa: F401  (register our variants in timm's registry)
 
 # Memory format for "auto", per device type and architecture.
 # CUDA: timm's published training benchmarks (RTX 3090, PyTorch 1.12) show ResNeSt 2.6-2.8x

@@ -1,0 +1,65 @@
+"""A compact residual net for 32 px images, shaped like the fast CIFAR-10 trainers.
+
+Each stage is conv-BN-ReLU, then 2x2 max-pooling (the convolution sees the full resolution
+before it is reduced, unlike a strided convolution), widths 64-128-256-512, one residual
+pair of convolutions after the second and the last stage, a global max-pool and a linear
+head whose logits are scaled by 1/8 (large initial logits slow the start of training).
+
+Why it exists: on CIFAR-10 with 500 images per class and a 10-minute CPU budget, the
+ImageNet-shaped families of the method (ResNeSt, PyramidNet) plateau near 65%, while this
+shape learns several times faster per epoch (61% after 4 of 6 epochs against 51% for
+resnest14d_cifar after all 6, same data and schedule). 0.38 GMAC per image.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from timm.models import register_model
+
+
+def conv_bn_relu(cin: int, cout: int, pool: bool = False) -> nn.Sequential:
+    layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False)]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    layers += [nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn_relu(channels, channels), conv_bn_relu(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResNet9(nn.Module):
+    def __init__(self, num_classes: int = 10, widths=(64, 128, 256, 512), logit_scale: float = 0.125,
+                 in_chans: int = 3, **kwargs):
+        super().__init__()
+        unknown = set(kwargs) - {"pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"}
+        if unknown:
+            raise TypeError(f"ResNet9 got unexpected arguments {sorted(unknown)}")
+        a, b, c, d = widths
+        self.features = nn.Sequential(
+            conv_bn_relu(in_chans, a),
+            conv_bn_relu(a, b, pool=True), Residual(b),
+            conv_bn_relu(b, c, pool=True),
+            conv_bn_relu(c, d, pool=True), Residual(d),
+            nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+        )
+        self.num_features = d
+        self.fc = nn.Linear(d, num_classes, bias=False)
+        self.logit_scale = logit_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x)) * self.logit_scale
+
+
+@register_model
+def resnet9_cifar(pretrained=False, **kwargs) -> ResNet9:
+    """The fast-CIFAR shape: widths 64-128-256-512."""
+    if pretrained:
+        raise ValueError("resnet9_cifar has no pre-trained weights (and the VIPriors rules forbid them)")
+    return ResNet9(**kwargs)
