@@ -7,8 +7,9 @@ head whose logits are scaled by 1/8 (large initial logits slow the start of trai
 
 Why it exists: on CIFAR-10 with 500 images per class and a 10-minute CPU budget, the
 ImageNet-shaped families of the method (ResNeSt, PyramidNet) plateau near 65%, while this
-shape learns several times faster per epoch (61% after 4 of 6 epochs against 51% for
-resnest14d_cifar after all 6, same data and schedule). 0.38 GMAC per image.
+shape reaches 78.0% (validation, flip TTA) with the same data, schedule and 18 epochs, in
+5.4 minutes on 2 cores (resnest14d_cifar: 65.2% in 6.7). 0.38 GMAC per image, 6.6 M
+parameters, about 300 training images/s on 2 CPU cores with bf16.
 """
 from __future__ import annotations
 
