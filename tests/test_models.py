@@ -74,8 +74,11 @@ def test_parameter_counts(arch, millions):
 def test_registry_and_factory_errors():
     assert set(pyramidnet.SMALL + pyramidnet.LARGE) <= set(timm.list_models("*pyramidnet*"))
     assert isinstance(timm.create_model("pyramidnet56_a48_cifar"), pyramidnet.PyramidNet)
-    with pytest.raises(ValueError, match="no pre-trained weights"):
-        timm.create_model("pyramidnet200_a300", pretrained=True)
+    for arch in ("pyramidnet200_a300", "resnest14d_cifar", "resnet9_cifar"):
+        with pytest.raises(ValueError, match=f"{arch} has no pre-trained weights"):
+            timm.create_model(arch, pretrained=True)
+    with pytest.raises(TypeError, match="widths_typo"):
+        timm.create_model("resnet9_cifar", widths_typo=(8, 8, 8, 8))
     with pytest.raises(UnknownArchError, match="pyramidnet200_a300"):
         create_model("pyramidnet200_a30", num_classes=10)
     with pytest.raises(ValueError, match="9n \\+ 2"):

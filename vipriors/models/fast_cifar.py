@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 from timm.models import register_model
 
+from .scratch import scratch_kwargs
+
 
 def conv_bn_relu(cin: int, cout: int, pool: bool = False) -> nn.Sequential:
     layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False)]
@@ -37,11 +39,8 @@ class Residual(nn.Module):
 
 class ResNet9(nn.Module):
     def __init__(self, num_classes: int = 10, widths=(64, 128, 256, 512), logit_scale: float = 0.125,
-                 in_chans: int = 3, **kwargs):
+                 in_chans: int = 3):
         super().__init__()
-        unknown = set(kwargs) - {"pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"}
-        if unknown:
-            raise TypeError(f"ResNet9 got unexpected arguments {sorted(unknown)}")
         a, b, c, d = widths
         self.features = nn.Sequential(
             conv_bn_relu(in_chans, a),
@@ -61,6 +60,4 @@ class ResNet9(nn.Module):
 @register_model
 def resnet9_cifar(pretrained=False, **kwargs) -> ResNet9:
     """The fast-CIFAR shape: widths 64-128-256-512."""
-    if pretrained:
-        raise ValueError("resnet9_cifar has no pre-trained weights (and the VIPriors rules forbid them)")
-    return ResNet9(**kwargs)
+    return ResNet9(**scratch_kwargs("resnet9_cifar", pretrained, kwargs))

@@ -24,6 +24,8 @@ from timm.models import register_model
 from timm.models._builder import build_model_with_cfg
 from timm.models._registry import generate_default_cfgs
 
+from .scratch import refuse_pretrained
+
 IMAGENET_STAGES = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3), 200: (3, 24, 36, 3)}
 
 
@@ -160,8 +162,7 @@ se_layer = partial(SEModule, rd_ratio=1 / 16)
 
 
 def _create(variant: str, pretrained: bool, **kwargs) -> PyramidNet:
-    if pretrained:
-        raise ValueError(f"{variant} has no pre-trained weights (and the VIPriors rules forbid them); use pretrained=False")
+    refuse_pretrained(variant, pretrained)
     return build_model_with_cfg(PyramidNet, variant, pretrained=False, feature_cfg=dict(flatten_sequential=True), **kwargs)
 
 

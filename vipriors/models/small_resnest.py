@@ -15,11 +15,11 @@ from timm.models import register_model
 from timm.models.resnest import ResNestBottleneck
 from timm.models.resnet import ResNet
 
+from .scratch import scratch_kwargs
+
 
 def _small(layers, pretrained: bool, variant: str, **kwargs) -> ResNet:
-    if pretrained:
-        raise ValueError(f"{variant} has no pre-trained weights (and the VIPriors rules forbid them); use pretrained=False")
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")}
+    kwargs = scratch_kwargs(variant, pretrained, kwargs)
     model = ResNet(block=ResNestBottleneck, layers=layers, stem_type="deep", stem_width=32, avg_down=True, base_width=64,
                    cardinality=1, block_args=dict(radix=2, avd=True, avd_first=False), **kwargs)
     model.maxpool = nn.Identity()
