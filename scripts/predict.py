@@ -1,6 +1,6 @@
 """Per-image class probabilities of a trained model, saved for evaluation and ensembles.
 
-    python scripts/predict.py --checkpoint runs/NAME/best.pt --split val [--tta flip]
+    python scripts/predict.py --checkpoint runs/NAME/best.pt --split val [--tta flip|flip-shift]
     python scripts/predict.py --checkpoint runs/NAME/best.pt --split /data/vipriors/test --out test.npz
 
 --split is a split name under the run's data root (or --data), or any folder: an
@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import torch
 
-from vipriors import ops, predictions
+from vipriors import ops, predictions, tta
 from vipriors.data import folder, synthetic
 from vipriors.engine import checkpoint
 from vipriors.engine.distributed import pick_device
@@ -53,7 +53,9 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True, help="best.pt or last.pt of a run")
     parser.add_argument("--split", default="val", help="split name under the data root, or a folder path")
     parser.add_argument("--data", help="data root (default: the run's)")
-    parser.add_argument("--tta", choices=["none", "flip"], default="none", help="average with the mirrored image")
+    parser.add_argument("--tta", choices=tta.MODES, default="none",
+                        help="flip: average with the mirrored image; flip-shift: also both moved by --tta-shift pixels")
+    parser.add_argument("--tta-shift", type=int, default=1, help="pixels each way for --tta flip-shift")
     parser.add_argument("--ema", action="store_true", help="use the checkpoint's EMA weights (a run with --ema-decay)")
     parser.add_argument("--out", help="output .npz (default: next to the checkpoint, <split>[-flip].npz)")
     parser.add_argument("--model-name", help="name stored in the file (default: the run folder's name)")
@@ -92,10 +94,7 @@ def main(argv=None) -> int:
     with torch.no_grad(), torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         for images, _ in loader:
             x = ops.normalize(images, mean, std, amp or torch.float32).contiguous(memory_format=fmt)
-            probs = model(x).float().softmax(1)
-            if args.tta == "flip":
-                probs = (probs + model(x.flip(3)).float().softmax(1)) / 2
-            chunks.append(probs.cpu())
+            chunks.append(tta.probabilities(model, x, args.tta, args.tta_shift).cpu())
     probs = torch.cat(chunks).numpy()
     if len(probs) != len(ids):
         print(f"predict.py: got {len(probs)} predictions for {len(ids)} images", file=sys.stderr)
@@ -103,7 +102,7 @@ def main(argv=None) -> int:
 
     run_dir = os.path.dirname(os.path.abspath(args.checkpoint))
     split_name = os.path.basename(os.path.normpath(path))
-    out = args.out or os.path.join(run_dir, f"{split_name}{'-flip' if args.tta == 'flip' else ''}.npz")
+    out = args.out or os.path.join(run_dir, f"{split_name}{'' if args.tta == 'none' else '-' + args.tta}.npz")
     name = args.model_name or os.path.basename(run_dir)
     predictions.save(out, ids, probs, labels, classes, name, config)
     message = f"wrote {out}: {len(ids)} images, {len(classes)} classes"

@@ -108,6 +108,25 @@ def test_each_augmentation_is_applied_and_probability_zero_is_identity(tmp_path,
         assert torch.equal(batch(samples, Augment(**{**NO_AUG.__dict__, **off})), base)
 
 
+def test_policy_geometry_is_nearest_by_default_and_linear_on_request(tmp_path):
+    # TrivialAugment applies one operation per image: where the two interpolations disagree,
+    # that operation moved pixels, and nearest may only copy input colours (or the fill, 128).
+    samples = noise_dataset(tmp_path)
+    base = batch(samples, NO_AUG)
+    policy = {**NO_AUG.__dict__, "policy": "trivialaugment"}
+    assert Augment(**policy).policy_interp == "nearest"
+    nearest = batch(samples, Augment(**policy))
+    linear = batch(samples, Augment(**{**policy, "policy_interp": "linear"}))
+    moved = [i for i in range(len(base)) if not torch.equal(nearest[i], linear[i])]
+    assert moved, "with this seed some image gets shear, translate or rotate"
+    for i in moved:
+        palette = {tuple(p) for p in base[i].reshape(-1, 3).tolist()} | {(128, 128, 128)}
+        assert {tuple(p) for p in nearest[i].reshape(-1, 3).tolist()} <= palette
+        assert not {tuple(p) for p in linear[i].reshape(-1, 3).tolist()} <= palette
+    with pytest.raises(ValueError, match="--aa-interp"):
+        Augment(policy_interp="cubic")
+
+
 def test_pad_crop_shifts_each_image_by_whole_pixels_within_the_padding(tmp_path):
     samples = noise_dataset(tmp_path)
     base = batch(samples, NO_AUG)

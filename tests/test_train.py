@@ -139,7 +139,7 @@ def test_predict_matches_the_trainer_and_feeds_the_ensemble(learned_run, tmp_pat
     for i, source in enumerate(sorted(val.ids)[:12]):
         shutil.copy(os.path.join(synthetic.default_root(), "val", source), imgs / f"img_{i}.JPEG")
     test_file = str(tmp_path / "test.npz")
-    assert predict.main(["--checkpoint", best, "--split", str(tmp_path / "test"), "--tta", "flip", "--out", test_file]) == 0
+    assert predict.main(["--checkpoint", best, "--split", str(tmp_path / "test"), "--tta", "flip-shift", "--out", test_file]) == 0
     test = predictions.load(test_file)
     assert list(test.ids) == [f"img_{i}.JPEG" for i in range(12)]  # numeric order: img_10 after img_9
     assert (test.labels == -1).all()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 POLICIES = ("none", "autoaugment", "randaugment", "trivialaugment")
+POLICY_INTERPOLATIONS = ("nearest", "linear")
 
 
 def _flag(name: str, help: str, default):
@@ -29,10 +30,16 @@ class Augment:
     policy: str = _flag("--auto-augment", "none | autoaugment (ImageNet policy) | randaugment | trivialaugment", "autoaugment")
     randaugment_n: int = _flag("--randaugment-n", "RandAugment: operations per image", 2)
     randaugment_m: int = _flag("--randaugment-m", "RandAugment: magnitude (0..30)", 9)
+    # Nearest is what the AutoAugment authors' TensorFlow code used for shear, translate and
+    # rotate; on DALI's CPU path it is 8x cheaper than linear (2.0 -> 0.24 ms per 224 px image).
+    policy_interp: str = _flag("--aa-interp", "interpolation of the policy's shear, translate and rotate: "
+                               "nearest (as the original AutoAugment) | linear (as timm)", "nearest")
 
     def __post_init__(self):
         if self.policy not in POLICIES:
             raise ValueError(f"--auto-augment must be one of {', '.join(POLICIES)}, got {self.policy!r}")
+        if self.policy_interp not in POLICY_INTERPOLATIONS:
+            raise ValueError(f"--aa-interp must be one of {', '.join(POLICY_INTERPOLATIONS)}, got {self.policy_interp!r}")
         for name in ("hflip", "rotate_prob", "blur_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")

@@ -86,17 +86,20 @@ def _pad_and_crop(images, image_size: int, pad: int):
                    crop_pos_y=fn.random.uniform(values=offsets))
 
 
+_INTERPOLATION = {"nearest": types.INTERP_NN, "linear": types.INTERP_LINEAR}
+
+
 def _policy(images, augment: Augment, image_size: int):
     from nvidia.dali.auto_aug import auto_augment, rand_augment, trivial_augment
 
-    shape = (image_size, image_size)
+    common = dict(shape=(image_size, image_size), interp_type=_INTERPOLATION[augment.policy_interp])
     with _without_dali_alias_warnings():
         if augment.policy == "autoaugment":  # the ImageNet policy (Cubuk et al.)
-            return auto_augment.auto_augment_image_net(images, shape=shape)
+            return auto_augment.auto_augment_image_net(images, **common)
         if augment.policy == "randaugment":
-            return rand_augment.rand_augment(images, n=augment.randaugment_n, m=augment.randaugment_m, shape=shape)
+            return rand_augment.rand_augment(images, n=augment.randaugment_n, m=augment.randaugment_m, **common)
         if augment.policy == "trivialaugment":
-            return trivial_augment.trivial_augment_wide(images, shape=shape)
+            return trivial_augment.trivial_augment_wide(images, **common)
     return images
 
 
