@@ -143,6 +143,18 @@ def test_mixup_blends_two_reads():
     assert torch.allclose(plan.target_weight[:, 0] + plan.target_weight[:, 1], torch.ones(2))
 
 
+def test_sia_probability_picks_a_share_of_the_stubborn_images_only():
+    torch.manual_seed(0)
+    labels = torch.arange(4000) % 4
+    stubborn = torch.tensor([True, False, True, False])
+    for p in (0.0, 0.3, 1.0):
+        mask = mixing.draw("none", labels, 8, 8, mixing.MixSettings(sia_prob=p), stubborn).sia_mask
+        assert not mask[~stubborn[labels]].any()
+        assert mask[stubborn[labels]].float().mean().item() == pytest.approx(p, abs=0.03)
+    with pytest.raises(ValueError, match="--sia-prob"):
+        mixing.MixSettings(sia_prob=1.5)
+
+
 def test_sia_sets_the_requested_mean_and_std_and_leaves_others_alone():
     torch.manual_seed(0)
     x = torch.randint(100, 156, (3, 40, 50, 3), dtype=torch.uint8)  # stays inside [0, 255] after SIA

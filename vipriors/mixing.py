@@ -49,6 +49,9 @@ class MixSettings:
     sia_shift_low: tuple[float, float, float] = _flag("--sia-shift-low", "SIA mean factor u, lowest (R,G,B)", (0.75, 0.9, 0.75))
     sia_shift_high: tuple[float, float, float] = _flag("--sia-shift-high", "SIA mean factor u, highest (R,G,B)", (0.95, 1.1, 0.95))
     sia_stretch: tuple[float, float] = _flag("--sia-stretch", "SIA contrast factor v range (std multiplier)", (1.0, 1.5))
+    # With every image of a class recoloured the same way, the class becomes its colour cast:
+    # on CIFAR-10 (30 epochs) SIA on cat and dog took them from 55% / 70% to 25% / 44%.
+    sia_prob: float = _flag("--sia-prob", "probability that a stubborn-class image gets SIA (the method: 1)", 1.0)
 
     def __post_init__(self):
         probabilities = (self.cutmix, self.ricap, self.mixup, self.cutout)
@@ -63,6 +66,8 @@ class MixSettings:
             raise ValueError(f"cutout_size is a fraction of the image side in [0, 1], got {self.cutout_size}")
         if any(lo > hi for lo, hi in zip(self.sia_shift_low, self.sia_shift_high)) or self.sia_stretch[0] > self.sia_stretch[1]:
             raise ValueError("SIA ranges need low <= high")
+        if not 0 <= self.sia_prob <= 1:
+            raise ValueError(f"--sia-prob is a probability in [0, 1], got {self.sia_prob}")
 
 
 class MixPlan(NamedTuple):
@@ -190,15 +195,18 @@ def plan_mixup(labels: torch.Tensor, height: int, width: int, alpha: float = 0.2
 
 
 def with_sia(plan: MixPlan, labels: torch.Tensor, stubborn: torch.Tensor, settings: MixSettings) -> MixPlan:
-    """Marks the source images whose class is stubborn (``stubborn``: bool per class) for SIA
-    and draws their colour factors."""
+    """Marks the source images whose class is stubborn (``stubborn``: bool per class) for SIA,
+    each with probability ``settings.sia_prob``, and draws their colour factors."""
     batch, device = labels.numel(), labels.device
     low = torch.tensor(settings.sia_shift_low, device=device)
     high = torch.tensor(settings.sia_shift_high, device=device)
     shift = low + (high - low) * torch.rand(batch, 3, device=device)
     s_low, s_high = settings.sia_stretch
     stretch = s_low + (s_high - s_low) * torch.rand(batch, 3, device=device)
-    return plan._replace(sia_mask=stubborn[labels], sia_shift=shift, sia_stretch=stretch)
+    mask = stubborn[labels]
+    if settings.sia_prob < 1:
+        mask = mask & (torch.rand(batch, device=device) < settings.sia_prob)
+    return plan._replace(sia_mask=mask, sia_shift=shift, sia_stretch=stretch)
 
 
 def draw(mode: str, labels: torch.Tensor, height: int, width: int, settings: MixSettings,
