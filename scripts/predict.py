@@ -57,7 +57,7 @@ def main(argv=None) -> int:
                         help="flip: average with the mirrored image; flip-shift: also both moved by --tta-shift pixels")
     parser.add_argument("--tta-shift", type=int, default=1, help="pixels each way for --tta flip-shift")
     parser.add_argument("--ema", action="store_true", help="use the checkpoint's EMA weights (a run with --ema-decay)")
-    parser.add_argument("--out", help="output .npz (default: next to the checkpoint, <split>[-flip].npz)")
+    parser.add_argument("--out", help="output .npz (default: next to the checkpoint, <split>[-<tta>].npz)")
     parser.add_argument("--model-name", help="name stored in the file (default: the run folder's name)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
@@ -70,7 +70,9 @@ def main(argv=None) -> int:
         root = args.data or config["data"]["root"] or synthetic.ensure_dataset()
         path = args.split if os.path.isdir(args.split) else os.path.join(root, args.split)
         samples, ids, labels = load_samples(path, classes)
-    except (FileNotFoundError, RuntimeError, folder.DatasetError) as error:
+        if args.tta == "flip-shift":
+            tta.check_shift(args.tta_shift, config["data"]["image_size"])
+    except (FileNotFoundError, RuntimeError, ValueError, folder.DatasetError) as error:
         print(f"predict.py: {error}", file=sys.stderr)
         return 2
 
@@ -94,7 +96,7 @@ def main(argv=None) -> int:
     with torch.no_grad(), torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         for images, _ in loader:
             x = ops.normalize(images, mean, std, amp or torch.float32).contiguous(memory_format=fmt)
-            chunks.append(tta.probabilities(model, x, args.tta, args.tta_shift).cpu())
+            chunks.append(tta.probabilities(model, x, args.tta, args.tta_shift, memory_format=fmt).cpu())
     probs = torch.cat(chunks).numpy()
     if len(probs) != len(ids):
         print(f"predict.py: got {len(probs)} predictions for {len(ids)} images", file=sys.stderr)

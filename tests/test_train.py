@@ -123,7 +123,7 @@ def test_mixing_and_the_stubborn_loop(builtin_cache, tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_matches_the_trainer_and_feeds_the_ensemble(learned_run, tmp_path):
+def test_predict_matches_the_trainer_and_feeds_the_ensemble(learned_run, tmp_path, capsys):
     import shutil
 
     best = os.path.join(learned_run["run_dir"], "best.pt")
@@ -140,6 +140,10 @@ def test_predict_matches_the_trainer_and_feeds_the_ensemble(learned_run, tmp_pat
         shutil.copy(os.path.join(synthetic.default_root(), "val", source), imgs / f"img_{i}.JPEG")
     test_file = str(tmp_path / "test.npz")
     assert predict.main(["--checkpoint", best, "--split", str(tmp_path / "test"), "--tta", "flip-shift", "--out", test_file]) == 0
+    assert predict.main(["--checkpoint", best, "--split", "val", "--tta", "flip-shift", "--tta-shift", "0",
+                         "--out", str(tmp_path / "bad.npz")]) == 2
+    assert "--tta-shift must be between 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npz").exists()
     test = predictions.load(test_file)
     assert list(test.ids) == [f"img_{i}.JPEG" for i in range(12)]  # numeric order: img_10 after img_9
     assert (test.labels == -1).all()

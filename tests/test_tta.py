@@ -28,7 +28,7 @@ def test_probabilities_average_the_views():
     x = torch.rand(3, 3, 8, 8).contiguous(memory_format=torch.channels_last)
     for mode in tta.MODES:
         expected = sum(w * model(v).softmax(1) for w, v in tta.views(x, mode))
-        got = tta.probabilities(model, x, mode)
+        got = tta.probabilities(model, x, mode, memory_format=torch.channels_last)
         torch.testing.assert_close(got, expected)
         torch.testing.assert_close(got.sum(1), torch.ones(3))
     assert not torch.allclose(tta.probabilities(model, x, "flip-shift"), tta.probabilities(model, x, "none"))
@@ -38,5 +38,6 @@ def test_bad_mode_or_shift_is_refused():
     x = torch.rand(1, 3, 4, 4)
     with pytest.raises(ValueError, match="unknown TTA mode"):
         tta.views(x, "multi")
-    with pytest.raises(ValueError, match="shift"):
-        tta.views(x, "flip-shift", shift=4)
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match="--tta-shift must be between 1 and the image side - 1 \\(3\\)"):
+            tta.views(x, "flip-shift", shift=bad)

@@ -23,6 +23,12 @@ def _shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return padded[..., s - dy:s - dy + h, s - dx:s - dx + w]
 
 
+def check_shift(shift: int, side: int) -> None:
+    """A shift must move the image by at least a pixel and leave some of it in view."""
+    if not 1 <= shift < side:
+        raise ValueError(f"--tta-shift must be between 1 and the image side - 1 ({side - 1}), got {shift}")
+
+
 def views(x: torch.Tensor, mode: str, shift: int = 1) -> list[tuple[float, torch.Tensor]]:
     """The (weight, view) pairs of ``mode``; the weights sum to 1."""
     if mode == "none":
@@ -31,22 +37,18 @@ def views(x: torch.Tensor, mode: str, shift: int = 1) -> list[tuple[float, torch
     if mode == "flip":
         return [(0.5, x), (0.5, mirrored)]
     if mode == "flip-shift":
-        if shift < 1 or shift >= min(x.shape[-2:]):
-            raise ValueError(f"tta shift must be between 1 and the image side - 1, got {shift}")
+        check_shift(shift, min(x.shape[-2:]))
         moved = [_shifted(v, d, d) for v in (x, mirrored) for d in (-shift, shift)]
         return [(0.25, x), (0.25, mirrored)] + [(0.125, v) for v in moved]
     raise ValueError(f"unknown TTA mode {mode!r}; choose one of {', '.join(MODES)}")
 
 
-def probabilities(model, x: torch.Tensor, mode: str = "none", shift: int = 1) -> torch.Tensor:
-    """Softmax probabilities (float32) of ``model`` on ``x``, averaged over the views of ``mode``."""
+def probabilities(model, x: torch.Tensor, mode: str = "none", shift: int = 1,
+                  memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """Softmax probabilities (float32) of ``model`` on ``x``, averaged over the views of ``mode``;
+    each view is laid out in ``memory_format`` (the model's) before it goes in."""
     total = None
     for weight, view in views(x, mode, shift):
-        p = model(view.contiguous(memory_format=_format_of(x))).float().softmax(1) * weight
+        p = model(view.contiguous(memory_format=memory_format)).float().softmax(1) * weight
         total = p if total is None else total + p
     return total
-
-
-def _format_of(x: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
-        and not x.is_contiguous() else torch.contiguous_format
