@@ -6,7 +6,7 @@ import torch
 from vipriors.models import UnknownArchError, count_parameters, create_model, pyramidnet
 
 # (arch, input size): small-image models at 32 px, the rest at a small but valid size.
-SMALL = pyramidnet.SMALL + ("resnest14d_cifar", "resnest26d_cifar", "resnet9_cifar")
+SMALL = pyramidnet.SMALL + ("resnest14d_cifar", "resnest26d_cifar", "resnet9_cifar", "resnet9m_cifar", "resnet9s_cifar")
 ARCHS = [(name, 32) for name in SMALL] + [(name, 64) for name in pyramidnet.LARGE] + [
     ("resnest14d", 64), ("resnest101e", 64), ("resnest200e", 64), ("densenet161", 64), ("resnet50", 64)]
 HEAVY = {"pyramidnet272_a200_cifar", "sepyramidnet200_a300", "pyramidnet200_a300", "resnest200e", "densenet161"}
@@ -92,3 +92,12 @@ def test_widths_grow_additively():
     mids = [b.conv1.out_channels for stage in model.stages for b in stage]
     assert mids == [26, 36, 46, 56]  # 16 + k * 40 / 4
     assert model.num_features == 56 * 4
+
+
+@pytest.mark.parametrize("arch, widths", [("resnet9_cifar", (64, 128, 256, 512)), ("resnet9m_cifar", (48, 96, 192, 384)),
+                                          ("resnet9s_cifar", (32, 64, 128, 256))])
+def test_resnet9_variants_have_their_widths(arch, widths):
+    model = create_model(arch, num_classes=10)
+    convs = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [widths[0], widths[1], widths[1], widths[1], widths[2], widths[3], widths[3], widths[3]]
+    assert model.fc.in_features == widths[3]

@@ -28,6 +28,9 @@ def test_cifar10_recipe_names_its_chains_before_any_work(tmp_path, capsys):
     assert cifar10_recipe.main(args + ["--ablation", "ablation-99ep.yaml"]) == 2
     err = capsys.readouterr().err
     assert "ablation-99ep.yaml: no such recipe file" in err and "ablation-18ep.yaml" in err and "ablation.yaml" in err
+    assert cifar10_recipe.main(args + ["--recipe", "base.yaml"]) == 2  # shared settings, not members
+    err = capsys.readouterr().err
+    assert "base.yaml: no such recipe file" in err and "members.yaml" in err and "members-resnet9.yaml" in err
     assert not (tmp_path / "data").exists()
     assert cifar10_recipe.main(["--source", str(tmp_path / "missing")]) == 2
     assert "give --source" in capsys.readouterr().err

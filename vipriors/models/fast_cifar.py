@@ -61,3 +61,17 @@ class ResNet9(nn.Module):
 def resnet9_cifar(pretrained=False, **kwargs) -> ResNet9:
     """The fast-CIFAR shape: widths 64-128-256-512."""
     return ResNet9(**scratch_kwargs("resnet9_cifar", pretrained, kwargs))
+
+
+@register_model
+def resnet9m_cifar(pretrained=False, **kwargs) -> ResNet9:
+    """Three-quarter width (48-96-192-384): about 1.7x the training images/s of resnet9_cifar."""
+    kwargs.setdefault("widths", (48, 96, 192, 384))
+    return ResNet9(**scratch_kwargs("resnet9m_cifar", pretrained, kwargs))
+
+
+@register_model
+def resnet9s_cifar(pretrained=False, **kwargs) -> ResNet9:
+    """Half width (32-64-128-256): a quarter of the FLOPs, about 3.5x the images/s on 2 CPU cores."""
+    kwargs.setdefault("widths", (32, 64, 128, 256))
+    return ResNet9(**scratch_kwargs("resnet9s_cifar", pretrained, kwargs))
