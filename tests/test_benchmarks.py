@@ -32,7 +32,7 @@ def test_train_step_benchmark_counts_flops_and_compares_to_the_plain_path():
 
 
 def test_pipeline_benchmark_measures_ours_and_timm():
-    doc = run("pipeline.py", "--images", "64", "--batch", "8", "--batches", "2", "--threads", "1")
+    doc = run("pipeline.py", "--images", "64", "--batch", "8", "--batches", "2", "--warmup", "2", "--threads", "1")
     assert doc["benchmark"] == "pipeline"
     assert all(r["ours_images_per_sec"] > 0 and r["timm_images_per_sec"] > 0 for r in doc["results"])
 

@@ -48,11 +48,11 @@ def test_batches_are_uint8_nhwc_with_their_folders_labels(tmp_path):
     assert [samples.labels[i] for i in ids_of(images)] == labels.tolist()
 
 
-@pytest.mark.parametrize("epochs", [2])
-def test_two_shards_cover_every_file_once_per_epoch(tmp_path, epochs):
+@pytest.mark.parametrize("pipeline_batch", [0, 10])  # 10: DALI runs of 12 images, handed out 4 at a time
+def test_two_shards_cover_every_file_once_per_epoch(tmp_path, pipeline_batch, epochs=2):
     samples = constant_dataset(tmp_path)  # 24 files: 12 per shard, 3 batches of 4
     loaders = [TrainBatches(samples, batch_size=4, image_size=8, augment=NO_AUG, device=CPU, threads=1, seed=5,
-                            shard=Shard(rank, 2)) for rank in range(2)]
+                            shard=Shard(rank, 2), pipeline_batch=pipeline_batch) for rank in range(2)]
     orders = []
     for epoch in range(epochs):
         seen = [i for loader in loaders for images, _ in loader.epoch(epoch) for i in ids_of(images)]
@@ -68,6 +68,11 @@ def test_an_epoch_is_reproducible_and_can_start_mid_way(tmp_path):
     full = [ids_of(images) for images, _ in loader.epoch(4)]
     assert len(full) == 3 and full == [ids_of(images) for images, _ in loader.epoch(4)]
     assert [ids_of(images) for images, _ in loader.epoch(4, skip=2)] == full[2:]
+    # DALI runs of 8 images (the last one 7, of which one whole batch): the same batches.
+    chunked = TrainBatches(samples, batch_size=4, image_size=8, augment=NO_AUG, device=CPU, threads=1, seed=1,
+                           pipeline_batch=8)
+    assert [ids_of(images) for images, _ in chunked.epoch(4)] == full
+    assert [ids_of(images) for images, _ in chunked.epoch(4, skip=1)] == full[1:]
 
 
 def test_evaluation_reads_in_file_order_and_every_image_once_across_ranks(tmp_path):

@@ -32,6 +32,8 @@ class DataConfig:
     batch_size: int = field(default=128, metadata=_flag("--batch-size", "images per step per process"))
     crop_pct: float = field(default=0.875, metadata=_flag("--crop-pct", "evaluation: resize shorter side to size / crop_pct, centre crop"))
     threads: int = field(default=4, metadata=_flag("--data-threads", "DALI worker threads per process"))
+    pipeline_batch: int = field(default=256, metadata=_flag(
+        "--pipeline-batch", "training images DALI prepares per run, in whole batches (amortises its per-run cost)"))
     check: bool = field(default=True, metadata=_flag("--check-data", "scan the images for bad files before training (cached)"))
     skip_bad_files: bool = field(default=False, metadata=_flag("--skip-bad-files", "leave files the scan finds broken out, instead of stopping"))
     mean: tuple[float, float, float] = field(default=IMAGENET_MEAN, metadata=_flag("--mean", "per-channel mean, 0..255 units"))

@@ -112,12 +112,14 @@ class Trainer:
                 f"--batch-size {data.batch_size} is larger than the {per_rank} training images each of the "
                 f"{env.world_size} process(es) gets from {self.root}; lower --batch-size"
             )
+        if data.pipeline_batch < 0:
+            raise TrainingError(f"--pipeline-batch {data.pipeline_batch}: give 0 (one training batch) or more images")
         shard, threads = Shard(env.rank, env.world_size), max(1, data.threads)
         from ..data.loader import TrainBatches, eval_loader  # imports DALI
 
         self.train_batches = TrainBatches(
             self.train_samples, batch_size=data.batch_size, image_size=data.image_size, augment=config.augment,
-            device=self.device, threads=threads, seed=config.runtime.seed, shard=shard)
+            device=self.device, threads=threads, seed=config.runtime.seed, shard=shard, pipeline_batch=data.pipeline_batch)
         self.val_loader = eval_loader(
             self.val_samples, batch_size=data.batch_size, image_size=data.image_size, crop_pct=data.crop_pct,
             device=self.device, threads=threads, shard=shard)
