@@ -103,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.images < (args.warmup + args.batches) * args.batch:
         parser.error(f"--images {args.images}: one epoch must hold ({args.warmup} warm-up + {args.batches} timed) "
-                     f"batches of {args.batch}; raise --images or lower --batches")
+                     f"batches of {args.batch}; raise --images or lower --batches / --warmup")
     torch.set_num_threads(1)
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -55,7 +55,7 @@ class TrainBatches:
     DALI prepares ``pipeline_batch`` images per run (rounded up to whole training batches)
     and they are handed out ``batch_size`` at a time: each DALI run, and each operator of
     a conditional policy like AutoAugment, has a fixed cost that a small batch pays often
-    (on 2 CPU cores, 64 -> 256 raised the 224 px AutoAugment loader from 907 to 1032 img/s).
+    (on 2 CPU cores, 64 -> 256 raised the 224 px AutoAugment loader from 873-941 to 1075-1094 img/s).
     The augmentation draws depend on it, so a run keeps the value it started with.
     """
 

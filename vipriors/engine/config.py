@@ -201,9 +201,20 @@ def cli_overrides(args: argparse.Namespace) -> dict:
     return values
 
 
+# Settings added after runs were saved, with the value that reproduces a run saved without
+# them, so that such a run still resumes bit for bit: before them the policies' geometry was
+# DALI's default (linear) and DALI ran one training batch per run.
+SAVED_BEFORE_ADDED = {"augment": {"policy_interp": "linear"}, "data": {"pipeline_batch": 0}}
+
+
+def _missing_from(saved: dict) -> dict:
+    return {section: {k: v for k, v in values.items() if k not in saved.get(section, {})}
+            for section, values in SAVED_BEFORE_ADDED.items()}
+
+
 def resolve(cli: dict, recipe: dict | None = None, saved: dict | None = None) -> TrainConfig:
     """Layers the sources into one config. ``saved`` is a resumed run's own config."""
-    layers = [saved] if saved is not None else []
+    layers = [saved, _missing_from(saved)] if saved is not None else []
     if saved is None:
         data_root = (recipe or {}).get("data", {}).get("root") or cli.get("data", {}).get("root")
         if not data_root:
