@@ -33,12 +33,12 @@ def test_resume_uses_the_saved_config(tmp_path):
 
 def test_a_run_saved_before_a_setting_existed_resumes_as_it_ran():
     saved = cfg.to_dict(cfg.resolve(parse([])))
-    del saved["data"]["pipeline_batch"], saved["augment"]["policy_interp"]
+    del saved["data"]["pipeline_batch"], saved["data"]["pipelines"], saved["augment"]["policy_interp"]
     resumed = cfg.resolve(parse([]), saved=saved)
-    assert resumed.data.pipeline_batch == 0 and resumed.augment.policy_interp == "linear"
+    assert resumed.data.pipeline_batch == 0 and resumed.data.pipelines == 1 and resumed.augment.policy_interp == "linear"
     assert cfg.resolve(parse(["--pipeline-batch", "128"]), saved=saved).data.pipeline_batch == 128
     fresh = cfg.resolve(parse([]))
-    assert fresh.data.pipeline_batch == 256 and fresh.augment.policy_interp == "nearest"
+    assert fresh.data.pipeline_batch == 256 and fresh.data.pipelines == 2 and fresh.augment.policy_interp == "nearest"
     assert cfg.resolve(parse([]), saved=cfg.to_dict(fresh)) == fresh
 
 

@@ -1,5 +1,6 @@
 """The DALI pipelines (CPU): batches, labels, sharding, order, every augmentation, bad files."""
 import os
+import random
 import sys
 
 import numpy as np
@@ -9,7 +10,7 @@ from PIL import Image
 
 from vipriors.data import check, folder
 from vipriors.data.augment import Augment
-from vipriors.data.loader import TrainBatches, eval_loader
+from vipriors.data.loader import TrainBatches, _in_turn, _whole_batches, eval_loader
 from vipriors.data.pipeline import Shard
 
 CPU = torch.device("cpu")
@@ -48,11 +49,13 @@ def test_batches_are_uint8_nhwc_with_their_folders_labels(tmp_path):
     assert [samples.labels[i] for i in ids_of(images)] == labels.tolist()
 
 
-@pytest.mark.parametrize("pipeline_batch", [0, 10])  # 10: DALI runs of 12 images, handed out 4 at a time
-def test_two_shards_cover_every_file_once_per_epoch(tmp_path, pipeline_batch, epochs=2):
+# pipeline_batch 10: DALI runs of 12 images, handed out 4 at a time; pipelines 2: each rank's
+# 12 files split 6 + 6, whose runs of 4 leave remainders of 2 that make one batch together.
+@pytest.mark.parametrize("pipeline_batch,pipelines", [(0, 1), (10, 1), (0, 2)])
+def test_two_shards_cover_every_file_once_per_epoch(tmp_path, pipeline_batch, pipelines, epochs=2):
     samples = constant_dataset(tmp_path)  # 24 files: 12 per shard, 3 batches of 4
     loaders = [TrainBatches(samples, batch_size=4, image_size=8, augment=NO_AUG, device=CPU, threads=1, seed=5,
-                            shard=Shard(rank, 2), pipeline_batch=pipeline_batch) for rank in range(2)]
+                            shard=Shard(rank, 2), pipeline_batch=pipeline_batch, pipelines=pipelines) for rank in range(2)]
     orders = []
     for epoch in range(epochs):
         seen = [i for loader in loaders for images, _ in loader.epoch(epoch) for i in ids_of(images)]
@@ -73,6 +76,28 @@ def test_an_epoch_is_reproducible_and_can_start_mid_way(tmp_path):
                            pipeline_batch=8)
     assert [ids_of(images) for images, _ in chunked.epoch(4)] == full
     assert [ids_of(images) for images, _ in chunked.epoch(4, skip=1)] == full[1:]
+
+
+def test_two_pipelines_split_the_epoch_reproducibly(tmp_path):
+    samples = constant_dataset(tmp_path, per_class=5)  # 15 files: pipelines of 7 and 8, batches of 4
+    loader = TrainBatches(samples, batch_size=4, image_size=8, augment=NO_AUG, device=CPU, threads=2, seed=1,
+                          pipelines=2)
+    assert len(loader) == 3
+    full = [ids_of(images) for images, _ in loader.epoch(4)]
+    # The epoch's permuted files 0-6 go to the first pipeline, 7-14 to the second; runs of
+    # one batch are taken in turn, and the first's last run (3 files) is completed by the second's.
+    order = random.Random("1/4").sample(range(15), 15)
+    assert full == [order[0:4], order[7:11], order[4:7] + order[11:12]]
+    assert full == [ids_of(images) for images, _ in loader.epoch(4)]
+    assert [ids_of(images) for images, _ in loader.epoch(4, skip=2)] == full[2:]
+
+
+def test_runs_are_cut_into_whole_batches_across_run_boundaries():
+    runs = [torch.arange(a, b) for a, b in [(0, 4), (4, 7), (7, 11), (11, 12), (12, 17)]]
+    batches = list(_whole_batches(((r, -r) for r in runs), 4))
+    assert [b[0].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]
+    assert all(torch.equal(labels, -images) for images, labels in batches)
+    assert list(_in_turn([[1, 2, 3], [10], [20, 21]])) == [1, 10, 20, 2, 21, 3]
 
 
 def test_evaluation_reads_in_file_order_and_every_image_once_across_ranks(tmp_path):

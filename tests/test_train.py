@@ -83,6 +83,8 @@ def test_wrong_input_fails_before_any_work(builtin_cache, tmp_path):
         train(config("--batch-size", "5000"))
     with pytest.raises(TrainingError, match="--pipeline-batch -1: give 0"):
         train(config("--pipeline-batch", "-1"))
+    with pytest.raises(TrainingError, match="--data-pipelines 0: give 1 or more"):
+        train(config("--data-pipelines", "0"))
     with pytest.raises(UnknownArchError, match="resnest14d"):
         train(config("--arch", "resnest14"))
     with pytest.raises(Exception, match="no such folder"):

@@ -6,32 +6,14 @@ on the GPU ("mixed" decoding, then GPU operators) when one is used, on the CPU o
 """
 from __future__ import annotations
 
-import contextlib
-import warnings
 from dataclasses import dataclass
 
 from nvidia.dali import fn, pipeline_def, types
 
 from .augment import Augment
+from .policies import apply_policy
 
 READER_NAME = "reader"
-
-
-@contextlib.contextmanager
-def _without_dali_alias_warnings():
-    """DALI's own auto_aug calls a deprecated alias of one of its operators and forces the
-    warning through its own filter; drop just that message from the user's log."""
-    original = warnings.showwarning
-
-    def show(message, *args, **kwargs):
-        if "moved out from the experimental phase" not in str(message):
-            original(message, *args, **kwargs)
-
-    warnings.showwarning = show
-    try:
-        yield
-    finally:
-        warnings.showwarning = original
 
 
 @dataclass(frozen=True)
@@ -72,7 +54,7 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augmen
     if augment.blur_prob > 0:
         if _with_probability(augment.blur_prob):
             images = fn.gaussian_blur(images, sigma=fn.random.uniform(range=list(augment.blur_sigma)))
-    images = _policy(images, augment, image_size)
+    images = apply_policy(images, augment, image_size, on_gpu)
     return images, label.gpu() if on_gpu else label
 
 
@@ -84,23 +66,6 @@ def _pad_and_crop(images, image_size: int, pad: int):
     offsets = [i / (2 * pad) for i in range(2 * pad + 1)]  # whole-pixel shifts, each equally likely
     return fn.crop(images, crop=window, crop_pos_x=fn.random.uniform(values=offsets),
                    crop_pos_y=fn.random.uniform(values=offsets))
-
-
-_INTERPOLATION = {"nearest": types.INTERP_NN, "linear": types.INTERP_LINEAR}
-
-
-def _policy(images, augment: Augment, image_size: int):
-    from nvidia.dali.auto_aug import auto_augment, rand_augment, trivial_augment
-
-    common = dict(shape=(image_size, image_size), interp_type=_INTERPOLATION[augment.policy_interp])
-    with _without_dali_alias_warnings():
-        if augment.policy == "autoaugment":  # the ImageNet policy (Cubuk et al.)
-            return auto_augment.auto_augment_image_net(images, **common)
-        if augment.policy == "randaugment":
-            return rand_augment.rand_augment(images, n=augment.randaugment_n, m=augment.randaugment_m, **common)
-        if augment.policy == "trivialaugment":
-            return trivial_augment.trivial_augment_wide(images, **common)
-    return images
 
 
 @pipeline_def(enable_conditionals=False)

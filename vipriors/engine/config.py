@@ -34,6 +34,9 @@ class DataConfig:
     threads: int = field(default=4, metadata=_flag("--data-threads", "DALI worker threads per process"))
     pipeline_batch: int = field(default=256, metadata=_flag(
         "--pipeline-batch", "training images DALI prepares per run, in whole batches (amortises its per-run cost)"))
+    pipelines: int = field(default=2, metadata=_flag(
+        "--data-pipelines", "independent DALI training pipelines per process, sharing its --data-threads (a second "
+                            "one keeps the CPU busy while the other waits inside AutoAugment's conditional operators)"))
     check: bool = field(default=True, metadata=_flag("--check-data", "scan the images for bad files before training (cached)"))
     skip_bad_files: bool = field(default=False, metadata=_flag("--skip-bad-files", "leave files the scan finds broken out, instead of stopping"))
     mean: tuple[float, float, float] = field(default=IMAGENET_MEAN, metadata=_flag("--mean", "per-channel mean, 0..255 units"))
@@ -203,8 +206,10 @@ def cli_overrides(args: argparse.Namespace) -> dict:
 
 # Settings added after runs were saved, with the value that reproduces a run saved without
 # them, so that such a run still resumes bit for bit: before them the policies' geometry was
-# DALI's default (linear) and DALI ran one training batch per run.
-SAVED_BEFORE_ADDED = {"augment": {"policy_interp": "linear"}, "data": {"pipeline_batch": 0}}
+# DALI's default (linear) and its operators were DALI's own, DALI ran one training batch per
+# run, in one pipeline.
+SAVED_BEFORE_ADDED = {"augment": {"policy_interp": "linear", "policy_ops": "dali"},
+                      "data": {"pipeline_batch": 0, "pipelines": 1}}
 
 
 def _missing_from(saved: dict) -> dict:

@@ -114,12 +114,15 @@ class Trainer:
             )
         if data.pipeline_batch < 0:
             raise TrainingError(f"--pipeline-batch {data.pipeline_batch}: give 0 (one training batch) or more images")
+        if data.pipelines < 1:
+            raise TrainingError(f"--data-pipelines {data.pipelines}: give 1 or more (2 keeps a CPU loader busiest)")
         shard, threads = Shard(env.rank, env.world_size), max(1, data.threads)
         from ..data.loader import TrainBatches, eval_loader  # imports DALI
 
         self.train_batches = TrainBatches(
             self.train_samples, batch_size=data.batch_size, image_size=data.image_size, augment=config.augment,
-            device=self.device, threads=threads, seed=config.runtime.seed, shard=shard, pipeline_batch=data.pipeline_batch)
+            device=self.device, threads=threads, seed=config.runtime.seed, shard=shard,
+            pipeline_batch=data.pipeline_batch, pipelines=data.pipelines)
         self.val_loader = eval_loader(
             self.val_samples, batch_size=data.batch_size, image_size=data.image_size, crop_pct=data.crop_pct,
             device=self.device, threads=threads, shard=shard)
