@@ -90,6 +90,9 @@ def test_two_pipelines_split_the_epoch_reproducibly(tmp_path):
     assert full == [order[0:4], order[7:11], order[4:7] + order[11:12]]
     assert full == [ids_of(images) for images, _ in loader.epoch(4)]
     assert [ids_of(images) for images, _ in loader.epoch(4, skip=2)] == full[2:]
+    tiny = folder.Samples(samples.root, samples.classes, samples.files[:1], samples.labels[:1])  # fewer files than pipelines
+    assert [ids_of(images) for images, _ in TrainBatches(tiny, batch_size=1, image_size=8, augment=NO_AUG, device=CPU,
+                                                          threads=2, seed=1, pipelines=2).epoch(0)] == [[0]]
 
 
 def test_runs_are_cut_into_whole_batches_across_run_boundaries():

@@ -73,7 +73,8 @@ class TrainBatches:
         self.device, self.threads, self.seed, self.shard = device, threads, seed, shard
         self.steps_per_epoch = (len(samples) // shard.count) // batch_size
         self.batches_per_run = max(1, -(-pipeline_batch // batch_size))
-        self.pipelines = pipelines
+        # DALI refuses more shards than files: a tiny dataset gets fewer pipelines.
+        self.pipelines = max(1, min(pipelines, len(samples) // shard.count))
 
     def __len__(self) -> int:
         return self.steps_per_epoch
