@@ -17,7 +17,7 @@ $(VENV)/.requirements: requirements.txt
 
 # `python setup.py develop`: an editable install that compiles vipriors._C against the
 # torch just installed (CUDA kernels too where nvcc is found; VIPRIORS_CPU_ONLY=1 skips them).
-vipriors/.extension-built: $(VENV)/.requirements setup.py $(wildcard csrc/*.cpp csrc/*.h csrc/cpu/*.cpp csrc/cuda/*.cu)
+vipriors/.extension-built: $(VENV)/.requirements setup.py $(wildcard csrc/*.cpp csrc/*.h csrc/cpu/*.cpp csrc/cuda/*.cu csrc/dali/*.cpp)
 	$(BIN)/python setup.py develop
 	touch $@
 

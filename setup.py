@@ -1,4 +1,4 @@
-"""Builds vipriors and its extension vipriors._C.
+"""Builds vipriors, its extension vipriors._C and its DALI plugin vipriors._dali_plugin.
 
 C++ CPU kernels are always built. CUDA kernels are built whenever a CUDA toolkit and a
 CUDA build of torch are present, even on a machine without a GPU; set VIPRIORS_CPU_ONLY=1
@@ -93,7 +93,36 @@ def _extension_modules():
         include_dirs=include_dirs,
         py_limited_api=False,
     )
-    return [module], {"build_ext": BuildExtension.with_options(use_ninja=True), "develop": develop}
+    modules = [module] + [m for m in [_dali_plugin(build_env, CppExtension)] if m is not None]
+    return modules, {"build_ext": BuildExtension.with_options(use_ninja=True), "develop": develop}
+
+
+def _dali_plugin(build_env, CppExtension):
+    """vipriors._dali_plugin: our DALI operators (csrc/dali), loaded by DALI's plugin manager,
+    not imported. Built where DALI and the CUDA headers (which DALI's own headers include)
+    are found; without it the CPU pipeline uses DALI's resize (vipriors.data.dali_plugin)."""
+    try:
+        from nvidia.dali import sysconfig as dali_sysconfig
+    except ImportError:
+        print("vipriors: DALI is not installed here, the DALI plugin is not built")
+        return None
+    cuda_home = build_env.find_cuda_home()
+    if cuda_home is None or not os.path.exists(os.path.join(cuda_home, "include", "cuda_runtime.h")):
+        print("vipriors: no CUDA headers found (DALI's headers include them; set CUDA_HOME), the DALI plugin is not built")
+        return None
+    flags = dali_sysconfig.get_compile_flags()
+    dali_lib = dali_sysconfig.get_lib_dir()
+    print(f"vipriors: DALI plugin against {dali_lib}")
+    return CppExtension(
+        "vipriors._dali_plugin",
+        sorted(glob.glob("csrc/dali/*.cpp")),
+        include_dirs=[f[2:] for f in flags if f.startswith("-I")] + [os.path.join(cuda_home, "include")],
+        extra_compile_args=["-O3"] + [f for f in flags if not f.startswith("-I")],
+        library_dirs=[dali_lib],
+        libraries=["dali"],
+        runtime_library_dirs=[dali_lib],
+        py_limited_api=False,
+    )
 
 
 ext_modules, cmdclass = _extension_modules()

@@ -34,8 +34,10 @@ def test_resume_uses_the_saved_config(tmp_path):
 def test_a_run_saved_before_a_setting_existed_resumes_as_it_ran():
     saved = cfg.to_dict(cfg.resolve(parse([])))
     del saved["data"]["pipeline_batch"], saved["data"]["pipelines"], saved["augment"]["policy_interp"]
+    del saved["augment"]["policy_ops"], saved["augment"]["resize"]
     resumed = cfg.resolve(parse([]), saved=saved)
     assert resumed.data.pipeline_batch == 0 and resumed.data.pipelines == 1 and resumed.augment.policy_interp == "linear"
+    assert resumed.augment.policy_ops == "dali" and resumed.augment.resize == "dali"
     assert cfg.resolve(parse(["--pipeline-batch", "128"]), saved=saved).data.pipeline_batch == 128
     fresh = cfg.resolve(parse([]))
     assert fresh.data.pipeline_batch == 256 and fresh.data.pipelines == 2 and fresh.augment.policy_interp == "nearest"

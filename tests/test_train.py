@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vipriors import predictions
-from vipriors.data import synthetic
+from vipriors.data import dali_plugin, synthetic
 from vipriors.engine import config as cfg
 from vipriors.engine.trainer import TrainingError, train
 from vipriors.models import UnknownArchError
@@ -49,7 +49,9 @@ def test_run_folder_holds_config_log_and_checkpoints(learned_run):
     log = events(run_dir)
     assert [e["event"] for e in log] == ["start"] + ["epoch"] * 6 + ["end"]
     assert all(e["val_images"] == 500 for e in log if e["event"] == "epoch")
-    assert cfg.load_yaml(os.path.join(run_dir, "config.yaml"))["model"]["arch"] == "resnet10t"
+    saved = cfg.load_yaml(os.path.join(run_dir, "config.yaml"))
+    assert saved["model"]["arch"] == "resnet10t"
+    assert saved["augment"]["resize"] == ("torch" if dali_plugin.load() else "dali"), "auto is saved as what ran"
     last = torch.load(os.path.join(run_dir, "last.pt"), weights_only=False)
     assert last["epoch"] == 6 and last["epoch_step"] == 0 and last["step"] == 6 * (3000 // 64)
     assert len(last["classes"]) == 10

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from nvidia.dali import fn, pipeline_def, types
 
 from .augment import Augment
+from .dali_plugin import resolve_resize
 from .policies import apply_policy
 
 READER_NAME = "reader"
@@ -37,14 +38,13 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augmen
     decoder = "mixed" if on_gpu else "cpu"
     if augment.pad_crop > 0:
         images = fn.decoders.image(jpegs, device=decoder, output_type=types.RGB)
-        images = fn.resize(images, size=[image_size, image_size], antialias=True)
-        images = _pad_and_crop(images, image_size, augment.pad_crop)
+        images = _pad_and_crop(_resize(images, image_size, augment, on_gpu), image_size, augment.pad_crop)
     else:
         images = fn.decoders.image_random_crop(
             jpegs, device=decoder, output_type=types.RGB,
             random_area=list(augment.scale), random_aspect_ratio=list(augment.ratio), num_attempts=10,
         )
-        images = fn.resize(images, size=[image_size, image_size], antialias=True)
+        images = _resize(images, image_size, augment, on_gpu)
     if augment.hflip > 0:
         images = fn.flip(images, horizontal=fn.random.coin_flip(probability=augment.hflip))
     if augment.rotate_prob > 0:
@@ -56,6 +56,12 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augmen
             images = fn.gaussian_blur(images, sigma=fn.random.uniform(range=list(augment.blur_sigma)))
     images = apply_policy(images, augment, image_size, on_gpu)
     return images, label.gpu() if on_gpu else label
+
+
+def _resize(images, image_size: int, augment: Augment, on_gpu: bool):
+    if resolve_resize(augment.resize, on_gpu) == "torch":
+        return fn.vipriors_resize(images, height=image_size, width=image_size)
+    return fn.resize(images, size=[image_size, image_size], antialias=True)
 
 
 def _pad_and_crop(images, image_size: int, pad: int):

@@ -6,6 +6,7 @@ epoch, and the batches of an epoch are a pure function of (seed, epoch, rank).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
@@ -117,7 +118,16 @@ class Trainer:
         if data.pipelines < 1:
             raise TrainingError(f"--data-pipelines {data.pipelines}: give 1 or more (2 keeps a CPU loader busiest)")
         shard, threads = Shard(env.rank, env.world_size), max(1, data.threads)
+        from ..data.dali_plugin import resolve_resize
         from ..data.loader import TrainBatches, eval_loader  # imports DALI
+
+        # "auto" becomes what this machine runs, and the run's saved config says so: a resume
+        # elsewhere then runs the same resize or stops with the reason.
+        try:
+            config.augment = dataclasses.replace(
+                config.augment, resize=resolve_resize(config.augment.resize, self.device.type == "cuda"))
+        except ValueError as error:
+            raise TrainingError(str(error)) from None
 
         self.train_batches = TrainBatches(
             self.train_samples, batch_size=data.batch_size, image_size=data.image_size, augment=config.augment,
