@@ -1,4 +1,6 @@
 """Our DALI operators (csrc/dali) against their PyTorch reference, and the resize choice."""
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -49,6 +51,19 @@ def test_resize_stays_close_to_dalis_own():
     theirs = run(lambda x: fn.resize(x, size=[64, 64], antialias=True), smooth)
     for a, b in zip(ours, theirs):
         assert np.abs(a.astype(int) - b.astype(int)).mean() < 1.0
+
+
+def test_a_plugin_that_does_not_load_is_reported_and_left_out(tmp_path, monkeypatch):
+    broken = tmp_path / "_dali_plugin.so"
+    broken.write_bytes(b"not a shared library")
+    spec = importlib.util.spec_from_file_location("vipriors._dali_plugin", broken)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: spec if name == "vipriors._dali_plugin" else None)
+    dali_plugin.load.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="could not load the DALI plugin .*python setup.py develop"):
+            assert dali_plugin.load() is False
+    finally:
+        dali_plugin.load.cache_clear()  # the next caller loads the real one again
 
 
 def test_resize_choice():

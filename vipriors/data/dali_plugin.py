@@ -8,6 +8,7 @@ It runs in the CPU pipeline only; the GPU pipeline resizes with DALI.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from functools import lru_cache
 
 RESIZES = ("auto", "torch", "dali")
@@ -15,14 +16,20 @@ RESIZES = ("auto", "torch", "dali")
 
 @lru_cache(maxsize=None)
 def load() -> bool:
-    """Registers our operators with DALI (once per process); False where the build has none."""
+    """Registers our operators with DALI (once per process); False where the build has none
+    or has one that no longer loads (built against another DALI or torch), with a warning."""
     spec = importlib.util.find_spec("vipriors._dali_plugin")
     if spec is None or spec.origin is None:
         return False
     import torch  # noqa: F401  (the plugin links against the torch libraries loaded here)
     from nvidia.dali import plugin_manager
 
-    plugin_manager.load_library(spec.origin)
+    try:
+        plugin_manager.load_library(spec.origin)
+    except Exception as error:  # DALI raises RuntimeError; a broken file can raise others
+        warnings.warn(f"vipriors: could not load the DALI plugin {spec.origin} ({error}); DALI's resize is used "
+                      f"instead. Rebuild it against this environment with `python setup.py develop`.")
+        return False
     return True
 
 
