@@ -1,14 +1,15 @@
 """The policies' operators (vipriors.data.policies) against PIL, and the "dali" ones against DALI's own policies."""
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageEnhance, ImageOps
 
 pytest.importorskip("nvidia.dali")
 from nvidia.dali import fn, pipeline_def, types  # noqa: E402
 from nvidia.dali.auto_aug import auto_augment, rand_augment, trivial_augment  # noqa: E402
 
 from vipriors.data.augment import Augment  # noqa: E402
-from vipriors.data.policies import apply_policy, pil_color, pil_contrast  # noqa: E402
+from vipriors.data.policies import (  # noqa: E402
+    ORIGINAL_IMAGE_NET, apply_policy, original_image_net_augmentations, pil_color, pil_contrast)
 
 
 def images(n=6, size=24):
@@ -53,8 +54,9 @@ DALIS_OWN = {
 def test_dali_operators_reproduce_dalis_own_policy_and_ours_stay_within_two_grey_levels(policy):
     batch = images(n=64, size=24)
     theirs = run(lambda x: DALIS_OWN[policy](x, types.INTERP_LINEAR), batch)
-    def ours(ops):
-        return run(lambda x: apply_policy(x, Augment(policy=policy, policy_ops=ops, policy_interp="linear"), 24, False), batch)
+    def ours(ops):  # DALI's ImageNet policy is its v0 list
+        augment = Augment(policy=policy, policy_ops=ops, policy_interp="linear", aa_policy="v0")
+        return run(lambda x: apply_policy(x, augment, 24, False), batch)
     assert all(np.array_equal(a, b) for a, b in zip(ours("dali"), theirs))
     # The same draws; a grey level of difference after Color can move a pixel across a later
     # Solarize threshold or Equalize bin, so a few pixels differ by more.
@@ -62,3 +64,49 @@ def test_dali_operators_reproduce_dalis_own_policy_and_ours_stay_within_two_grey
     changed = [d.max() > 0 for d in diffs]
     assert 4 <= sum(changed) < len(batch) // 2, "some images, not most, went through Color or Contrast"
     assert (diffs > 2).mean() < 0.01
+
+
+TIMM_NAMES = {"PosterizeOriginal": "posterize", "Rotate": "rotate", "Solarize": "solarize", "AutoContrast": "auto_contrast",
+              "Equalize": "equalize", "Color": "color", "Contrast": "contrast", "Sharpness": "sharpness",
+              "ShearX": "shear_x", "Invert": "invert"}
+
+
+def magnitudes(aug):
+    if isinstance(aug.mag_range, np.ndarray):
+        return aug.mag_range
+    return np.linspace(*aug.mag_range, 11)
+
+
+def test_original_policy_is_the_papers_with_the_authors_magnitudes_as_timm():
+    from timm.data import auto_augment as timm_aa
+
+    timm_policy = timm_aa.auto_augment_policy_original(dict(timm_aa._HPARAMS_DEFAULT))
+    assert [[(TIMM_NAMES[op.name], op.prob, op.magnitude) for op in sub] for sub in timm_policy] == ORIGINAL_IMAGE_NET
+    ops = original_image_net_augmentations()
+    for timm_name, name in TIMM_NAMES.items():
+        to_arg = timm_aa.LEVEL_TO_ARG[timm_name]
+        if to_arg is None:  # no magnitude
+            assert ops[name].mag_range is None
+            continue
+        want = [abs(to_arg(level, {})[0]) for level in range(11)]
+        assert np.allclose(magnitudes(ops[name]), want, atol=1e-6), name
+
+
+@pytest.mark.parametrize("level,bits", [(0, 4), (5, 6), (8, 7), (10, 8)])
+def test_original_posterize_keeps_the_authors_bits_and_solarize_their_threshold(level, bits):
+    batch = images()
+    ops = original_image_net_augmentations()
+    posterized = run(lambda x: ops["posterize"](x, magnitude_bin=level, num_magnitude_bins=11), batch)
+    solarized = run(lambda x: ops["solarize"](x, magnitude_bin=level, num_magnitude_bins=11), batch)
+    for image, p, s in zip(batch, posterized, solarized):
+        assert np.array_equal(p, np.asarray(ImageOps.posterize(Image.fromarray(image), bits)))
+        assert np.array_equal(s, np.asarray(ImageOps.solarize(Image.fromarray(image), min(256, level * 256 // 10))))
+
+
+@pytest.mark.parametrize("ops", ["vipriors", "dali"])
+def test_original_policy_runs_and_changes_some_images(ops):
+    batch = images(n=32, size=24)
+    out = run(lambda x: apply_policy(x, Augment(policy="autoaugment", aa_policy="original", policy_ops=ops), 24, False), batch)
+    changed = sum(not np.array_equal(a, b) for a, b in zip(out, batch))
+    assert all(a.shape == b.shape and a.dtype == np.uint8 for a, b in zip(out, batch))
+    assert len(batch) // 4 <= changed < len(batch)  # each sub-policy's ops apply with probability 0-1

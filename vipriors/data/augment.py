@@ -38,6 +38,8 @@ class Augment:
     resize: str = _flag("--train-resize", "the training resize on the CPU: torch (torch's antialiased bilinear, "
                         "as a DALI operator of ours: 10x cheaper) | dali (DALI's) | auto (torch where this build "
                         "has our DALI plugin, else dali; the GPU always resizes with DALI)", "auto")
+    aa_policy: str = _flag("--aa-policy", "AutoAugment's ImageNet policy: original (the AutoAugment paper's, as "
+                           "timm's 'original') | v0 (DALI's, the TPU EfficientNet list, timm's 'v0')", "original")
     policy_ops: str = _flag("--aa-ops", "the policies' Color and Contrast operators: vipriors (PIL's operations, "
                             "as DALI's, from its integer operators: 4-5x cheaper on the CPU) | dali (DALI's own)",
                             "vipriors")
@@ -47,6 +49,8 @@ class Augment:
             raise ValueError(f"--auto-augment must be one of {', '.join(POLICIES)}, got {self.policy!r}")
         if self.resize not in ("auto", "torch", "dali"):
             raise ValueError(f"--train-resize must be one of auto, torch, dali, got {self.resize!r}")
+        if self.aa_policy not in ("original", "v0"):
+            raise ValueError(f"--aa-policy must be one of original, v0, got {self.aa_policy!r}")
         if self.policy_ops not in POLICY_OPERATORS:
             raise ValueError(f"--aa-ops must be one of {', '.join(POLICY_OPERATORS)}, got {self.policy_ops!r}")
         if self.policy_interp not in POLICY_INTERPOLATIONS:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import warnings
 
+import numpy as np
 from nvidia.dali import fn, types
+from nvidia.dali.auto_aug import augmentations as dali_augmentations
 from nvidia.dali.auto_aug import auto_augment, rand_augment, trivial_augment
 from nvidia.dali.auto_aug.core import Policy, augmentation
 
@@ -65,8 +67,59 @@ def _suite(augmentations, augment: Augment, on_gpu: bool):
     return [swap[id(aug)] for aug in augmentations]
 
 
+# The AutoAugment paper's ImageNet policy (Cubuk et al. 2019, its appendix; timm's "original"),
+# as (operation, probability, level 0-10). DALI's own ImageNet policy is another list: the
+# TPU EfficientNet one (timm's "v0").
+ORIGINAL_IMAGE_NET = [
+    [("posterize", 0.4, 8), ("rotate", 0.6, 9)], [("solarize", 0.6, 5), ("auto_contrast", 0.6, 5)],
+    [("equalize", 0.8, 8), ("equalize", 0.6, 3)], [("posterize", 0.6, 7), ("posterize", 0.6, 6)],
+    [("equalize", 0.4, 7), ("solarize", 0.2, 4)], [("equalize", 0.4, 4), ("rotate", 0.8, 8)],
+    [("solarize", 0.6, 3), ("equalize", 0.6, 7)], [("posterize", 0.8, 5), ("equalize", 1.0, 2)],
+    [("rotate", 0.2, 3), ("solarize", 0.6, 8)], [("equalize", 0.6, 8), ("posterize", 0.4, 6)],
+    [("rotate", 0.8, 8), ("color", 0.4, 0)], [("rotate", 0.4, 9), ("equalize", 0.6, 2)],
+    [("equalize", 0.0, 7), ("equalize", 0.8, 8)], [("invert", 0.6, 4), ("equalize", 1.0, 8)],
+    [("color", 0.6, 4), ("contrast", 1.0, 8)], [("rotate", 0.8, 8), ("color", 1.0, 2)],
+    [("color", 0.8, 8), ("solarize", 0.8, 7)], [("sharpness", 0.4, 7), ("invert", 0.6, 8)],
+    [("shear_x", 0.6, 5), ("equalize", 1.0, 9)], [("color", 0.4, 0), ("equalize", 0.6, 3)],
+    [("equalize", 0.4, 7), ("solarize", 0.2, 4)], [("solarize", 0.6, 5), ("auto_contrast", 0.6, 5)],
+    [("invert", 0.6, 4), ("equalize", 1.0, 8)], [("color", 0.6, 4), ("contrast", 1.0, 8)],
+    [("equalize", 0.8, 8), ("equalize", 0.6, 3)],
+]
+
+
+def original_image_net_augmentations() -> dict:
+    """DALI augmentations with the magnitudes of the AutoAugment authors' code (as timm's):
+    level l of 0-10 keeps int(0.4 l) + 4 bits (Posterize), inverts pixels >= int(25.6 l)
+    (Solarize), rotates by +-3 l degrees, shears by +-0.03 l, enhances by 0.1 + 0.18 l."""
+    levels = np.arange(11)
+    enhance = dict(mag_range=(0.1, 1.9), randomly_negate=False)
+    return {
+        "posterize": dali_augmentations.posterize.augmentation(
+            mag_range=(levels * 4 // 10 + 4).astype(np.float32), randomly_negate=False,
+            mag_to_param=dali_augmentations.poster_mask_uint8),
+        "solarize": dali_augmentations.solarize.augmentation(
+            mag_range=np.minimum(256, levels * 256 // 10).astype(np.float32), randomly_negate=False),
+        "rotate": dali_augmentations.rotate.augmentation(mag_range=(0, 30), randomly_negate=True),
+        "shear_x": dali_augmentations.shear_x.augmentation(mag_range=(0, 0.3), randomly_negate=True),
+        "color": dali_augmentations.color.augmentation(mag_to_param=None, **enhance),
+        "contrast": dali_augmentations.contrast.augmentation(mag_to_param=None, **enhance),
+        "sharpness": dali_augmentations.sharpness.augmentation(
+            mag_to_param=dali_augmentations.sharpness_kernel_shifted, **enhance),
+        "auto_contrast": dali_augmentations.auto_contrast,
+        "equalize": dali_augmentations.equalize,
+        "invert": dali_augmentations.invert,
+    }
+
+
 def _image_net_policy(augment: Augment, on_gpu: bool) -> Policy:
-    policy = auto_augment.get_image_net_policy(use_shape=True)
+    if augment.aa_policy == "original":
+        ops = original_image_net_augmentations()
+        # Equalize, AutoContrast and Invert take no magnitude: DALI wants None for their level.
+        policy = Policy("OriginalImageNetPolicy", 11, [
+            [(ops[name], p, None if ops[name].mag_range is None else level) for name, p, level in sub_policy]
+            for sub_policy in ORIGINAL_IMAGE_NET])
+    else:
+        policy = auto_augment.get_image_net_policy(use_shape=True)
     if augment.policy_ops == "dali":
         return policy
     swap = _our_operators(policy.augmentations.values(), on_gpu)
@@ -96,7 +149,9 @@ def apply_policy(images, augment: Augment, image_size: int, on_gpu: bool):
     """``images`` after ``augment.policy`` (unchanged for "none"); they are image_size square."""
     common = dict(shape=(image_size, image_size), interp_type=_INTERPOLATION[augment.policy_interp], fill_value=128)
     with _without_dali_alias_warnings():
-        if augment.policy == "autoaugment":  # the ImageNet policy (Cubuk et al.)
+        if augment.policy == "autoaugment":  # an ImageNet policy: the paper's or DALI's (--aa-policy)
+            if augment.aa_policy == "original":
+                del common["shape"]  # it has no translations; DALI refuses an argument no operation uses
             return auto_augment.apply_auto_augment(_image_net_policy(augment, on_gpu), images, **common)
         if augment.policy == "randaugment":
             suite = _suite(rand_augment.get_rand_augment_suite(use_shape=True), augment, on_gpu)

@@ -206,9 +206,9 @@ def cli_overrides(args: argparse.Namespace) -> dict:
 
 # Settings added after runs were saved, with the value that reproduces a run saved without
 # them, so that such a run still resumes bit for bit: before them the policies' geometry was
-# DALI's default (linear) and its operators and resize were DALI's own, DALI ran one
-# training batch per run, in one pipeline.
-SAVED_BEFORE_ADDED = {"augment": {"policy_interp": "linear", "policy_ops": "dali", "resize": "dali"},
+# DALI's default (linear), its ImageNet policy and operators and the resize were DALI's own,
+# DALI ran one training batch per run, in one pipeline.
+SAVED_BEFORE_ADDED = {"augment": {"policy_interp": "linear", "policy_ops": "dali", "resize": "dali", "aa_policy": "v0"},
                       "data": {"pipeline_batch": 0, "pipelines": 1}}
 
 
