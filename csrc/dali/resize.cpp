@@ -1,7 +1,7 @@
 // A DALI CPU operator, VipriorsResize: HWC uint8 images (any size) to one fixed size with
 // torch's antialiased bilinear filter, the same as torch.nn.functional.interpolate(...,
-// mode="bilinear", antialias=True) (its reference in tests/test_dali_resize.py). On the
-// CPU, DALI's own resize costs 0.70 ms per 224 px image; torch's SIMD uint8 kernel, ~0.15.
+// mode="bilinear", antialias=True), its reference in tests/test_dali_plugin.py. On the CPU,
+// DALI's own resize costs 0.71 ms per 224 px training crop; this operator, 0.07.
 #include <ATen/ATen.h>
 #include <c10/util/ParallelGuard.h>
 
@@ -21,7 +21,6 @@ class VipriorsResize : public ::dali::Operator<::dali::CPUBackend> {
   }
 
  protected:
-
   bool SetupImpl(std::vector<::dali::OutputDesc> &output_desc, const ::dali::Workspace &ws) override {
     const auto &input = ws.Input<::dali::CPUBackend>(0);
     DALI_ENFORCE(input.type() == DALI_UINT8, "VipriorsResize: the images must be uint8");

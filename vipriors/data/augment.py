@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 POLICIES = ("none", "autoaugment", "randaugment", "trivialaugment")
 POLICY_INTERPOLATIONS = ("nearest", "linear")
 POLICY_OPERATORS = ("vipriors", "dali")
+AA_POLICIES = ("original", "v0")
+RESIZES = ("auto", "torch", "dali")
 
 
 def _flag(name: str, help: str, default):
@@ -47,10 +49,10 @@ class Augment:
     def __post_init__(self):
         if self.policy not in POLICIES:
             raise ValueError(f"--auto-augment must be one of {', '.join(POLICIES)}, got {self.policy!r}")
-        if self.resize not in ("auto", "torch", "dali"):
-            raise ValueError(f"--train-resize must be one of auto, torch, dali, got {self.resize!r}")
-        if self.aa_policy not in ("original", "v0"):
-            raise ValueError(f"--aa-policy must be one of original, v0, got {self.aa_policy!r}")
+        if self.resize not in RESIZES:
+            raise ValueError(f"--train-resize must be one of {', '.join(RESIZES)}, got {self.resize!r}")
+        if self.aa_policy not in AA_POLICIES:
+            raise ValueError(f"--aa-policy must be one of {', '.join(AA_POLICIES)}, got {self.aa_policy!r}")
         if self.policy_ops not in POLICY_OPERATORS:
             raise ValueError(f"--aa-ops must be one of {', '.join(POLICY_OPERATORS)}, got {self.policy_ops!r}")
         if self.policy_interp not in POLICY_INTERPOLATIONS:

@@ -11,7 +11,7 @@ import importlib.util
 import warnings
 from functools import lru_cache
 
-RESIZES = ("auto", "torch", "dali")
+from .augment import RESIZES
 
 
 @lru_cache(maxsize=None)
