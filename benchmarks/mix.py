@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import emit, environment, parser_with_workload, pick_device, time_ms  # noqa: E402
 
 from vipriors import mixing, ops  # noqa: E402
+from vipriors.config import MixConfig  # noqa: E402
 
 
 def main() -> None:
@@ -31,7 +32,7 @@ def main() -> None:
     mean, std = ops.channel_constants(ops.IMAGENET_MEAN, device, "mean"), ops.channel_constants(ops.IMAGENET_STD, device, "std", True)
     stubborn = torch.zeros(C, dtype=torch.bool, device=device)
     stubborn[: C // 10] = True  # about 10% of images get SIA, as with the method's stubborn set
-    settings = mixing.MixSettings()
+    settings = MixConfig()
     results = []
 
     def record(name, fn, **extra):

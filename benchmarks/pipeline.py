@@ -22,6 +22,7 @@ Not a test: nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -34,7 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import emit, environment  # noqa: E402
 
 from vipriors.data import folder  # noqa: E402
-from vipriors.data.augment import Augment  # noqa: E402
+from vipriors.config import AugmentConfig, DataConfig  # noqa: E402
+from vipriors.data.dali_plugin import resolve_resize  # noqa: E402
 
 CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10", "train")
 
@@ -76,18 +78,18 @@ def rate(it, batches: int, warmup: int) -> float:
 
 
 def ours(samples, size, batch, threads, batches, warmup, auto_augment=True, **changes):
-    """Our loader with its defaults, but for ``changes``: any of Augment's resize, aa_policy,
-    policy_interp and policy_ops, DataConfig's pipeline_batch and pipelines."""
+    """Our loader with its defaults, but for ``changes``: any of AugmentConfig's train_resize,
+    aa_policy, aa_interp and aa_ops, DataConfig's pipeline_batch and data_pipelines."""
     from vipriors.data.loader import TrainBatches
-    from vipriors.engine.config import DataConfig
 
-    policy = "autoaugment" if auto_augment else "none"
-    augment = Augment(scale=(0.08, 1.0), hflip=0.5, rotate_prob=0.0, blur_prob=0.0, policy=policy,
-                      **{k: v for k, v in changes.items() if k in ("resize", "aa_policy", "policy_interp", "policy_ops")})
+    augment = AugmentConfig(scale=(0.08, 1.0), hflip=0.5, rotate_prob=0.0, blur_prob=0.0,
+                            auto_augment="autoaugment" if auto_augment else "none",
+                            **{k: v for k, v in changes.items() if k in ("train_resize", "aa_policy", "aa_interp", "aa_ops")})
+    augment = dataclasses.replace(augment, train_resize=resolve_resize(augment.train_resize, on_gpu=False))
     defaults = DataConfig()
     loader = TrainBatches(samples, batch_size=batch, image_size=size, augment=augment, device=torch.device("cpu"),
                           threads=threads, seed=0, pipeline_batch=changes.get("pipeline_batch", defaults.pipeline_batch),
-                          pipelines=changes.get("pipelines", defaults.pipelines))
+                          pipelines=changes.get("data_pipelines", defaults.data_pipelines))
     return rate(loader.epoch(0), batches, warmup)
 
 
@@ -120,16 +122,16 @@ def main() -> None:
         # (name, root, size, AutoAugment, changes from our defaults, timm's policy); the first
         # rows take our loader's speed-ups away one at a time
         aa = "imagenet-like 500x375 -> 224, AutoAugment"
-        dali = dict(resize="dali")
+        dali = dict(train_resize="dali")
         workloads = [(f"{aa} (ours: torch's resize, nearest geometry, our colour operators, 2 pipelines)", tmp, 224, True, {},
                       "original"),
                      (f"{aa}, DALI's resize", tmp, 224, True, dali, "original"),
-                     (f"{aa}, DALI's resize and colour operators", tmp, 224, True, dict(dali, policy_ops="dali"), "original"),
+                     (f"{aa}, DALI's resize and colour operators", tmp, 224, True, dict(dali, aa_ops="dali"), "original"),
                      (f"{aa}, DALI's resize and colour operators, one pipeline", tmp, 224, True,
-                      dict(dali, policy_ops="dali", pipelines=1), "original"),
+                      dict(dali, aa_ops="dali", data_pipelines=1), "original"),
                      (f"{aa}, DALI's resize and colour operators, one pipeline, one run per batch", tmp, 224, True,
-                      dict(dali, policy_ops="dali", pipelines=1, pipeline_batch=0), "original"),
-                     (f"{aa}, geometry linear (timm's)", tmp, 224, True, dict(policy_interp="linear"), "original"),
+                      dict(dali, aa_ops="dali", data_pipelines=1, pipeline_batch=0), "original"),
+                     (f"{aa}, geometry linear (timm's)", tmp, 224, True, dict(aa_interp="linear"), "original"),
                      (f"{aa}, both with the v0 list (ours: DALI's ImageNet policy; timm: v0r)", tmp, 224, True,
                       dict(aa_policy="v0"), "v0r"),
                      ("imagenet-like 500x375 -> 224, no AutoAugment", tmp, 224, False, {}, None)]

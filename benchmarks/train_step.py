@@ -8,9 +8,10 @@ A variant is a comma-free name built from parts joined by "+":
   eager | compiled         torch.compile (default mode) or not
   nchw | cl                memory format of model and input
   bf16 | fp32              autocast dtype
-  model | mix | timm       input: a ready float batch (model only); our fused mix op on a
-                           uint8 batch (CutMix plan + normalise + cast); or the timm path
-                           (float conversion, normalisation, timm Mixup CutMix per element)
+  model | mix | timm       input: a ready float batch (model only); the trainer's own step
+                           (vipriors.engine.step.TrainStep: CutMix plan + fused mix op +
+                           mixed-label loss) on a uint8 batch; or the timm path (float
+                           conversion, normalisation, timm Mixup CutMix per element)
 Shorthands: "plain" = eager+nchw+bf16+timm (what a timm user runs), "ours" = compiled +
 the model's memory format + bf16 + mix. The first steps (compilation, warm-up) are not
 timed; each run times --steps steps; the median of --runs runs is reported. FLOPs per image
@@ -29,8 +30,9 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import emit, environment, parser_with_workload, pick_device  # noqa: E402
 
-from vipriors import mixing, ops  # noqa: E402
-from vipriors.engine.losses import mixed_cross_entropy  # noqa: E402
+from vipriors import ops  # noqa: E402
+from vipriors.config import MixConfig  # noqa: E402
+from vipriors.engine.step import TrainStep  # noqa: E402
 from vipriors.models import create_model, preferred_memory_format  # noqa: E402
 
 # Dense bf16 tensor-core peaks (TFLOP/s) for model FLOPs utilisation.
@@ -41,7 +43,7 @@ def parse_variant(name: str, arch: str, device: torch.device) -> dict:
     if name == "plain":
         name = "eager+nchw+bf16+timm"
     elif name == "ours":
-        fmt = "cl" if preferred_memory_format(arch, "auto", device.type) is torch.channels_last else "nchw"
+        fmt = "cl" if preferred_memory_format(arch, device.type) == "channels_last" else "nchw"
         name = f"compiled+{fmt}+bf16+mix"
     parts = set(name.split("+"))
     known = {"eager", "compiled", "nchw", "cl", "bf16", "fp32", "model", "mix", "timm"}
@@ -74,8 +76,9 @@ def measure(arch: str, variant: dict, args, device: torch.device) -> dict:
     mean = ops.channel_constants(ops.IMAGENET_MEAN, device, "mean")
     std = ops.channel_constants(ops.IMAGENET_STD, device, "std", positive=True)
     ready = ((images.permute(0, 3, 1, 2).float() - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)).contiguous(memory_format=fmt)
-    settings = mixing.MixSettings()
     amp = variant["amp"]
+    ours = TrainStep(run, optimizer, mean=mean, std=std, mix=MixConfig(), amp=amp, memory_format=fmt,
+                     ema_source=model)
     timm_mixup = None
     if variant["feed"] == "timm":
         from timm.data import Mixup
@@ -84,21 +87,17 @@ def measure(arch: str, variant: dict, args, device: torch.device) -> dict:
 
     def step():
         if variant["feed"] == "mix":
-            plan = mixing.draw("cutmix", labels, S, S, settings)
-            x = ops.mix_normalize(images, *plan.op_args(), mean, std, amp or torch.float32).contiguous(memory_format=fmt)
-            target = (plan.target_index, plan.target_weight)
-        elif variant["feed"] == "timm":
+            ours(images, labels, "cutmix")
+            return
+        if variant["feed"] == "timm":
             x = (images.permute(0, 3, 1, 2).float() - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
-            x, soft = timm_mixup(x.contiguous(memory_format=fmt), labels)
-            target = soft
+            x, target = timm_mixup(x.contiguous(memory_format=fmt), labels)
         else:
             x, target = ready, None
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             logits = run(x)
         if target is None:
             loss = F.cross_entropy(logits.float(), labels)
-        elif isinstance(target, tuple):
-            loss = mixed_cross_entropy(logits, *target)
         else:
             loss = torch.sum(-target * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
         optimizer.zero_grad(set_to_none=True)

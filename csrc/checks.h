@@ -1,5 +1,6 @@
-// Argument checks shared by the CPU and CUDA kernels; vipriors/ops.py mirrors them in
-// the fake (meta) implementations so that torch.compile reports the same errors.
+// Argument checks shared by the CPU and CUDA kernels: the one place that states what the
+// ops accept and words the errors (vipriors/ops.py's fake implementations only state the
+// output's shape and dtype).
 #pragma once
 #include <ATen/ATen.h>
 

@@ -72,5 +72,3 @@ def test_resize_choice():
     assert dali_plugin.resolve_resize("auto", on_gpu=False) == ("torch" if dali_plugin.load() else "dali")
     with pytest.raises(ValueError, match="--train-resize torch runs in the CPU pipeline only"):
         dali_plugin.resolve_resize("torch", on_gpu=True)
-    with pytest.raises(ValueError, match="--train-resize must be one of"):
-        dali_plugin.resolve_resize("pil", on_gpu=False)

@@ -1,14 +1,11 @@
 """Soft vote and greedy screening on hand-made probabilities, the file checks, the script."""
-import os
-import sys
 
 import numpy as np
 import pytest
 
 from vipriors import ensemble, predictions
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
-import ensemble as ensemble_script  # noqa: E402
+from vipriors.cli import ensemble as ensemble_script
 
 LABELS = np.array([0, 1, 2, 0, 1, 2])
 IDS = [f"img_{i}.JPEG" for i in range(6)]

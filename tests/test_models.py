@@ -3,7 +3,7 @@ import pytest
 import timm
 import torch
 
-from vipriors.models import UnknownArchError, count_parameters, create_model, pyramidnet
+from vipriors.models import UnknownArchError, count_parameters, create_model, preferred_memory_format, pyramidnet
 
 # (arch, input size): small-image models at 32 px, the rest at a small but valid size.
 SMALL = pyramidnet.SMALL + ("resnest14d_cifar", "resnest26d_cifar", "resnet9_cifar", "resnet9m_cifar", "resnet9s_cifar")
@@ -12,7 +12,8 @@ ARCHS = [(name, 32) for name in SMALL] + [(name, 64) for name in pyramidnet.LARG
 HEAVY = {"pyramidnet272_a200_cifar", "sepyramidnet200_a300", "pyramidnet200_a300", "resnest200e", "densenet161"}
 
 
-@pytest.mark.parametrize("arch, size", ARCHS)
+@pytest.mark.parametrize("arch, size", [pytest.param(a, s, marks=pytest.mark.slow) if a in HEAVY else (a, s)
+                                        for a, s in ARCHS])
 def test_forward_backward_reaches_every_parameter(arch, size):
     torch.manual_seed(0)
     model = create_model(arch, num_classes=7)
@@ -48,12 +49,12 @@ def test_zero_padding_keeps_dtype_device_and_format():
         out = block(x)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             assert torch.isfinite(block(x)).all()
-        low = block.to(torch.bfloat16)(x.to(torch.bfloat16))
+        low = block.to(torch.bfloat16)(x.to(torch.bfloat16)).float()
     assert out.shape == (2, 32, 5, 5)  # ceil-mode pooling on odd sizes, 16 channels padded to 32
     assert torch.equal(out[:, 16:], torch.zeros(2, 16, 5, 5))
     assert torch.allclose(out[:, :16], torch.nn.functional.avg_pool2d(x, 2, ceil_mode=True))
     assert out.is_contiguous(memory_format=torch.channels_last)
-    assert low.dtype == torch.bfloat16
+    assert torch.allclose(low, out, rtol=0.02, atol=0.02), "a bf16 block computes what the float32 one does"
 
 
 def test_compiled_matches_eager_on_cpu():
@@ -66,6 +67,7 @@ def test_compiled_matches_eager_on_cpu():
     assert torch.allclose(compiled, eager, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch, millions", [("pyramidnet101_a360", 42.5), ("resnest200e", 70.2), ("densenet161", 28.7)])
 def test_parameter_counts(arch, millions):
     assert count_parameters(create_model(arch, num_classes=1000)) / 1e6 == pytest.approx(millions, rel=0.01)
@@ -73,6 +75,10 @@ def test_parameter_counts(arch, millions):
 
 def test_registry_and_factory_errors():
     assert set(pyramidnet.SMALL + pyramidnet.LARGE) <= set(timm.list_models("*pyramidnet*"))
+    for arch in ("pyramidnet56_a48_cifar", "resnest14d_cifar", "resnet9s_cifar"):  # timm's metadata, as its own models
+        assert timm.create_model(arch).pretrained_cfg["input_size"] == (3, 32, 32)
+    with pytest.raises(TypeError, match="alpah"):
+        timm.create_model("pyramidnet56_a48_cifar", alpah=60)
     assert isinstance(timm.create_model("pyramidnet56_a48_cifar"), pyramidnet.PyramidNet)
     for arch in ("pyramidnet200_a300", "resnest14d_cifar", "resnet9_cifar"):
         with pytest.raises(ValueError, match=f"{arch} has no pre-trained weights"):
@@ -85,6 +91,18 @@ def test_registry_and_factory_errors():
         pyramidnet.small_image_stages(100)
     assert pyramidnet.small_image_stages(110) == (12, 12, 12)
     assert pyramidnet.imagenet_stages(200) == (3, 24, 36, 3)
+
+
+def test_small_resnest_reports_its_real_feature_strides():
+    model = create_model("resnest14d_cifar", num_classes=10)
+    features = timm.create_model("resnest14d_cifar", features_only=True).eval()(torch.randn(1, 3, 32, 32))
+    assert [32 // f.shape[-1] for f in features] == [info["reduction"] for info in model.feature_info]
+
+
+def test_memory_format_choice():
+    assert preferred_memory_format("resnest200e", "cuda") == "contiguous"
+    assert preferred_memory_format("resnest200e", "cpu") == "channels_last"
+    assert preferred_memory_format("densenet161", "cuda") == "channels_last"
 
 
 def test_widths_grow_additively():

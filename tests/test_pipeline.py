@@ -1,7 +1,6 @@
 """The DALI pipelines (CPU): batches, labels, sharding, order, every augmentation, bad files."""
 import os
 import random
-import sys
 
 import numpy as np
 import pytest
@@ -9,12 +8,16 @@ import torch
 from PIL import Image
 
 from vipriors.data import check, folder
-from vipriors.data.augment import Augment
+from vipriors.config import AugmentConfig
+from vipriors.data.dali_plugin import resolve_resize
 from vipriors.data.loader import TrainBatches, _in_turn, _whole_batches, eval_loader
 from vipriors.data.pipeline import Shard
 
 CPU = torch.device("cpu")
-NO_AUG = Augment(scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, rotate_prob=0.0, blur_prob=0.0, policy="none")
+# The training resize "auto" picks here (resolved before any pipeline is built, as the trainer does).
+RESIZE = resolve_resize("auto", on_gpu=False)
+NO_AUG = AugmentConfig(scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, rotate_prob=0.0, blur_prob=0.0,
+                       auto_augment="none", train_resize=RESIZE)
 
 
 def constant_dataset(root, classes=3, per_class=8):
@@ -121,24 +124,24 @@ def batch(samples, augment, seed=3):
 @pytest.mark.parametrize(
     "change",
     [dict(hflip=1.0), dict(rotate_prob=1.0, rotate_degrees=30), dict(blur_prob=1.0, blur_sigma=(1.0, 2.0)),
-     dict(policy="autoaugment"), dict(policy="randaugment"), dict(policy="trivialaugment"), dict(scale=(0.2, 0.5))],
+     dict(auto_augment="autoaugment"), dict(auto_augment="randaugment"), dict(auto_augment="trivialaugment"), dict(scale=(0.2, 0.5))],
 )
 def test_each_augmentation_is_applied_and_probability_zero_is_identity(tmp_path, change):
     samples = noise_dataset(tmp_path)
     base = batch(samples, NO_AUG)
     assert torch.equal(batch(samples, NO_AUG), base), "same seed, same batch"
-    augmented = batch(samples, Augment(**{**NO_AUG.__dict__, **change}))
+    augmented = batch(samples, AugmentConfig(**{**NO_AUG.__dict__, **change}))
     assert augmented.shape == base.shape
     differs = [not torch.equal(a, b) for a, b in zip(augmented, base)]
     if change.get("hflip") == 1.0:
         assert torch.equal(augmented, base.flip(2))
-    elif "policy" in change:
+    elif "auto_augment" in change:
         assert sum(differs) >= 4  # a policy may pick a no-op for a few images
     else:
         assert all(differs)
-    off = {k: (0.0 if k.endswith(("prob", "hflip")) else v) for k, v in change.items() if k != "policy" and k != "scale"}
+    off = {k: (0.0 if k.endswith(("prob", "hflip")) else v) for k, v in change.items() if k != "auto_augment" and k != "scale"}
     if off:
-        assert torch.equal(batch(samples, Augment(**{**NO_AUG.__dict__, **off})), base)
+        assert torch.equal(batch(samples, AugmentConfig(**{**NO_AUG.__dict__, **off})), base)
 
 
 def test_policy_geometry_is_nearest_by_default_and_linear_on_request(tmp_path):
@@ -146,24 +149,24 @@ def test_policy_geometry_is_nearest_by_default_and_linear_on_request(tmp_path):
     # that operation moved pixels, and nearest may only copy input colours (or the fill, 128).
     samples = noise_dataset(tmp_path)
     base = batch(samples, NO_AUG)
-    policy = {**NO_AUG.__dict__, "policy": "trivialaugment"}
-    assert Augment(**policy).policy_interp == "nearest"
-    nearest = batch(samples, Augment(**policy))
-    linear = batch(samples, Augment(**{**policy, "policy_interp": "linear"}))
+    policy = {**NO_AUG.__dict__, "auto_augment": "trivialaugment"}
+    assert AugmentConfig(**policy).aa_interp == "nearest"
+    nearest = batch(samples, AugmentConfig(**policy))
+    linear = batch(samples, AugmentConfig(**{**policy, "aa_interp": "linear"}))
     moved = [i for i in range(len(base)) if not torch.equal(nearest[i], linear[i])]
     assert moved, "with this seed some image gets shear, translate or rotate"
     for i in moved:
         palette = {tuple(p) for p in base[i].reshape(-1, 3).tolist()} | {(128, 128, 128)}
         assert {tuple(p) for p in nearest[i].reshape(-1, 3).tolist()} <= palette
         assert not {tuple(p) for p in linear[i].reshape(-1, 3).tolist()} <= palette
-    with pytest.raises(ValueError, match="--aa-interp"):
-        Augment(policy_interp="cubic")
+    with pytest.raises(ValueError, match="--aa-interp cubic: choose one of nearest, linear"):
+        AugmentConfig(aa_interp="cubic")
 
 
 def test_pad_crop_shifts_each_image_by_whole_pixels_within_the_padding(tmp_path):
     samples = noise_dataset(tmp_path)
     base = batch(samples, NO_AUG)
-    padded = batch(samples, Augment(**{**NO_AUG.__dict__, "pad_crop": 3}))
+    padded = batch(samples, AugmentConfig(**{**NO_AUG.__dict__, "pad_crop": 3}))
     assert padded.shape == base.shape
     shifts = set()
     for image, original in zip(padded, base):
@@ -238,8 +241,7 @@ def test_odd_but_valid_files_decode_as_rgb_like_pillow(tmp_path):
 def test_training_stops_on_bad_files_or_leaves_them_out(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VIPRIORS_CACHE", str(tmp_path / "cache"))
     bad_dataset(tmp_path / "data")
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
-    import train as train_script
+    from vipriors.cli import train as train_script
 
     common = ["--data", str(tmp_path / "data"), "--arch", "resnet10t", "--epochs", "1", "--image-size", "16",
               "--batch-size", "2", "--output-dir", str(tmp_path / "runs"), "--auto-augment", "none"]

@@ -7,7 +7,7 @@ pytest.importorskip("nvidia.dali")
 from nvidia.dali import fn, pipeline_def, types  # noqa: E402
 from nvidia.dali.auto_aug import auto_augment, rand_augment, trivial_augment  # noqa: E402
 
-from vipriors.data.augment import Augment  # noqa: E402
+from vipriors.config import AugmentConfig  # noqa: E402
 from vipriors.data.policies import (  # noqa: E402
     ORIGINAL_IMAGE_NET, apply_policy, original_image_net_augmentations, pil_color, pil_contrast)
 
@@ -55,7 +55,7 @@ def test_dali_operators_reproduce_dalis_own_policy_and_ours_stay_within_two_grey
     batch = images(n=64, size=24)
     theirs = run(lambda x: DALIS_OWN[policy](x, types.INTERP_LINEAR), batch)
     def ours(ops):  # DALI's ImageNet policy is its v0 list
-        augment = Augment(policy=policy, policy_ops=ops, policy_interp="linear", aa_policy="v0")
+        augment = AugmentConfig(auto_augment=policy, aa_ops=ops, aa_interp="linear", aa_policy="v0")
         return run(lambda x: apply_policy(x, augment, 24, False), batch)
     assert all(np.array_equal(a, b) for a, b in zip(ours("dali"), theirs))
     # The same draws; a grey level of difference after Color can move a pixel across a later
@@ -106,7 +106,7 @@ def test_original_posterize_keeps_the_authors_bits_and_solarize_their_threshold(
 @pytest.mark.parametrize("ops", ["vipriors", "dali"])
 def test_original_policy_runs_and_changes_some_images(ops):
     batch = images(n=32, size=24)
-    out = run(lambda x: apply_policy(x, Augment(policy="autoaugment", aa_policy="original", policy_ops=ops), 24, False), batch)
+    out = run(lambda x: apply_policy(x, AugmentConfig(auto_augment="autoaugment", aa_policy="original", aa_ops=ops), 24, False), batch)
     changed = sum(not np.array_equal(a, b) for a, b in zip(out, batch))
     assert all(a.shape == b.shape and a.dtype == np.uint8 for a, b in zip(out, batch))
     assert len(batch) // 4 <= changed < len(batch)  # each sub-policy's ops apply with probability 0-1

@@ -1,12 +1,7 @@
 """The small scripts run end to end on the built-in dataset."""
-import os
-import sys
-
 from PIL import Image
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-import show_augmentations  # noqa: E402
+from vipriors.cli import cifar10_recipe, show_augmentations
 
 
 def test_show_augmentations_writes_a_grid(builtin_cache, tmp_path):
@@ -22,8 +17,6 @@ def test_show_augmentations_explains_a_bad_folder(tmp_path, capsys):
 
 
 def test_cifar10_recipe_names_its_chains_before_any_work(tmp_path, capsys):
-    import cifar10_recipe
-
     args = ["--source", str(tmp_path), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")]
     assert cifar10_recipe.main(args + ["--ablation", "ablation-99ep.yaml"]) == 2
     err = capsys.readouterr().err

@@ -5,6 +5,7 @@ import pickle
 import pytest
 
 from vipriors.data import splits
+from vipriors.files import list_images
 from vipriors.data.folder import DatasetError
 
 TOOLKIT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "vipriors-toolkit")
@@ -66,12 +67,13 @@ def test_rerun_is_idempotent_and_completes_a_broken_run(mini, tmp_path):
     out = tmp_path / "out"
     splits.build_vipriors(str(imagenet), str(toolkit), str(out), progress=False)
     os.unlink(out / "train" / WNIDS[0] / f"{WNIDS[0]}_0.JPEG")  # a half-finished run
-    (out / "test" / "imgs" / "img_3.JPEG.partial").write_bytes(b"junk")  # a write cut short
+    (out / "test" / "imgs" / ".img_3.JPEG.123-abcd.partial").write_bytes(b"junk")  # a write cut short
     (out / "val" / WNIDS[1] / f"{WNIDS[1]}_2.JPEG").unlink()
     (out / "val" / WNIDS[1] / f"{WNIDS[1]}_2.JPEG").write_bytes(b"stale")  # a wrong file in place
     report = splits.build_vipriors(str(imagenet), str(toolkit), str(out), progress=False)
     assert (report.created, report.replaced, report.kept) == (1, 1, 16)
-    assert not list(out.rglob("*.partial"))
+    assert [p.name for p in out.rglob("*.partial")] == [".img_3.JPEG.123-abcd.partial"], "only the old leftover"
+    assert ".img_3.JPEG.123-abcd.partial" not in list_images(str(out / "test" / "imgs")), "hidden: never an image"
     assert splits.build_vipriors(str(imagenet), str(toolkit), str(out), progress=False).kept == 18
 
 

@@ -1,13 +1,10 @@
 """Strict scoring of submission CSVs, and scripts/evaluate.py."""
-import os
-import sys
 
 import pytest
 
 from vipriors import submission
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
-import evaluate  # noqa: E402
+from vipriors.cli import evaluate
 
 
 def write_csv(path, rows, header="Image IDs,Predictions"):

@@ -55,5 +55,5 @@ def test_ensure_dataset_reuses_and_refuses_foreign_folders(tmp_path):
     assert os.path.getmtime(os.path.join(root, synthetic.MANIFEST)) == stamp
     foreign = tmp_path / "foreign"
     foreign.mkdir()
-    with pytest.raises(RuntimeError, match="not a complete built-in dataset"):
+    with pytest.raises(ValueError, match="not a complete built-in dataset"):
         synthetic.ensure_dataset(str(foreign), TINY)

@@ -39,5 +39,5 @@ def test_bad_mode_or_shift_is_refused():
     with pytest.raises(ValueError, match="unknown TTA mode"):
         tta.views(x, "multi")
     for bad in (0, 4):
-        with pytest.raises(ValueError, match="--tta-shift must be between 1 and the image side - 1 \\(3\\)"):
+        with pytest.raises(ValueError, match="must be between 1 and the image side - 1 \\(3\\)"):
             tta.views(x, "flip-shift", shift=bad)

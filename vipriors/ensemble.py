@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .engine.metrics import top1
 from .predictions import Predictions, PredictionFileError, check_compatible
 
 
@@ -21,10 +22,6 @@ def soft_vote(files: list[Predictions], weights=None) -> np.ndarray:
         raise ValueError(f"need one non-negative weight per file, with a positive sum; got {list(weights)}")
     total = sum(w * f.probs.astype(np.float64) for w, f in zip(weights, files) if w > 0)
     return total / weights.sum()
-
-
-def _accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float((probs.argmax(1) == labels).mean())
 
 
 def _nll(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -45,14 +42,14 @@ def greedy_select(files: list[Predictions], max_picks: int = 25, patience: int =
     labels = files[0].labels
     if not files[0].has_labels:
         raise PredictionFileError(f"{files[0].path}: screening needs a labelled split (labels are -1 here)")
-    member = [_accuracy(f.probs, labels) for f in files]
+    member = [top1(f.probs, labels) for f in files]
     running = np.zeros_like(files[0].probs, dtype=np.float64)
     picks, history, best_len, best_acc, best_nll = [], [], 0, -1.0, np.inf
     for step in range(1, max_picks + 1):
         scored = []
         for i, f in enumerate(files):
             candidate = (running + f.probs) / step
-            scored.append((-_accuracy(candidate, labels), _nll(candidate, labels), i))
+            scored.append((-top1(candidate, labels), _nll(candidate, labels), i))
         neg_acc, nll, choice = min(scored)
         running += files[choice].probs
         picks.append(choice)

@@ -13,61 +13,13 @@ chosen on the host (``choose_mode``) from a seeded ``random.Random``.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
 
+from .config import MixConfig
+
 MODES = ("none", "cutmix", "ricap", "mixup", "cutout")
-
-
-def _flag(name: str, help: str, default):
-    return field(default=default, metadata={"flag": name, "help": help})
-
-
-@dataclass(frozen=True)
-class MixSettings:
-    """Per-batch mode probabilities (the rest of the mass is "none"), each mode's knobs, SIA.
-
-    The defaults are the method's for ImageNet-scale data: CutMix on every batch.
-    """
-
-    cutmix: float = _flag("--cutmix", "probability of a CutMix batch", 1.0)
-    ricap: float = _flag("--ricap", "probability of a RICAP batch", 0.0)
-    mixup: float = _flag("--mixup", "probability of a Mixup batch", 0.0)
-    cutout: float = _flag("--cutout", "probability of a Cutout batch", 0.0)
-    cutmix_alpha: float = _flag("--cutmix-alpha", "lambda ~ Beta(a, a); box side ratio sqrt(1 - lambda)", 1.0)
-    ricap_beta: float = _flag("--ricap-beta", "RICAP boundary (w, h) ~ Beta(b, b) x (W, H)", 0.3)
-    ricap_per_sample: bool = _flag("--ricap-per-sample", "draw the RICAP boundary per sample, not per batch", False)
-    mixup_alpha: float = _flag("--mixup-alpha", "Mixup lambda ~ Beta(a, a)", 0.2)
-    mixup_per_sample: bool = _flag("--mixup-per-sample", "draw the Mixup lambda per sample, not per batch", False)
-    cutout_size: float = _flag("--cutout-size", "Cutout box side as a fraction of the image side", 0.5)
-    off_last_epochs: int = _flag("--mix-off-epochs", "train the last N epochs without mixing", 0)
-    # SIA ("stubborn image augmentation") for the classes the model finds hardest.
-    stubborn_classes: int = _flag("--stubborn-classes", "SIA for the k classes of lowest validation accuracy (0: off)", 0)
-    stubborn_file: str | None = _flag("--stubborn-file", "start SIA with the classes in this JSON (a list of names, or another run's per_class_accuracy.json)", None)
-    sia_shift_low: tuple[float, float, float] = _flag("--sia-shift-low", "SIA mean factor u, lowest (R,G,B)", (0.75, 0.9, 0.75))
-    sia_shift_high: tuple[float, float, float] = _flag("--sia-shift-high", "SIA mean factor u, highest (R,G,B)", (0.95, 1.1, 0.95))
-    sia_stretch: tuple[float, float] = _flag("--sia-stretch", "SIA contrast factor v range (std multiplier)", (1.0, 1.5))
-    # With every image of a class recoloured the same way, the class becomes its colour cast:
-    # on CIFAR-10 (30 epochs) SIA on cat and dog took them from 55% / 70% to 25% / 44%.
-    sia_prob: float = _flag("--sia-prob", "probability that a stubborn-class image gets SIA (the method: 1)", 1.0)
-
-    def __post_init__(self):
-        probabilities = (self.cutmix, self.ricap, self.mixup, self.cutout)
-        if min(probabilities) < 0 or sum(probabilities) > 1 + 1e-9:
-            raise ValueError(f"mixing probabilities must be >= 0 and sum to <= 1, got cutmix/ricap/mixup/cutout = {probabilities}")
-        for name in ("cutmix_alpha", "ricap_beta", "mixup_alpha"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.off_last_epochs < 0 or self.stubborn_classes < 0:
-            raise ValueError("--mix-off-epochs and --stubborn-classes must be >= 0")
-        if not 0 <= self.cutout_size <= 1:
-            raise ValueError(f"cutout_size is a fraction of the image side in [0, 1], got {self.cutout_size}")
-        if any(lo > hi for lo, hi in zip(self.sia_shift_low, self.sia_shift_high)) or self.sia_stretch[0] > self.sia_stretch[1]:
-            raise ValueError("SIA ranges need low <= high")
-        if not 0 <= self.sia_prob <= 1:
-            raise ValueError(f"--sia-prob is a probability in [0, 1], got {self.sia_prob}")
 
 
 class MixPlan(NamedTuple):
@@ -85,7 +37,7 @@ class MixPlan(NamedTuple):
         return (self.regions, self.blend_src, self.blend_weight, self.sia_mask, self.sia_shift, self.sia_stretch)
 
 
-def choose_mode(settings: MixSettings, rng: random.Random) -> str:
+def choose_mode(settings: MixConfig, rng: random.Random) -> str:
     draw = rng.random()
     for mode in ("cutmix", "ricap", "mixup", "cutout"):
         draw -= getattr(settings, mode)
@@ -194,7 +146,7 @@ def plan_mixup(labels: torch.Tensor, height: int, width: int, alpha: float = 0.2
                  blend_src=partner, blend_weight=lam)
 
 
-def with_sia(plan: MixPlan, labels: torch.Tensor, stubborn: torch.Tensor, settings: MixSettings) -> MixPlan:
+def with_sia(plan: MixPlan, labels: torch.Tensor, stubborn: torch.Tensor, settings: MixConfig) -> MixPlan:
     """Marks the source images whose class is stubborn (``stubborn``: bool per class) for SIA,
     each with probability ``settings.sia_prob``, and draws their colour factors."""
     batch, device = labels.numel(), labels.device
@@ -209,7 +161,7 @@ def with_sia(plan: MixPlan, labels: torch.Tensor, stubborn: torch.Tensor, settin
     return plan._replace(sia_mask=mask, sia_shift=shift, sia_stretch=stretch)
 
 
-def draw(mode: str, labels: torch.Tensor, height: int, width: int, settings: MixSettings,
+def draw(mode: str, labels: torch.Tensor, height: int, width: int, settings: MixConfig,
          stubborn: torch.Tensor | None = None) -> MixPlan:
     if mode == "none":
         plan = plan_none(labels, height, width)

@@ -2,8 +2,9 @@
 
 Every op has
   * a wrapper calling ``torch.ops.vipriors.<name>`` (CPU and, when built, CUDA kernels),
-  * a fake implementation (``register_fake``) mirroring the C++ argument checks, so that
-    ``torch.compile(fullgraph=True)`` traces through it,
+  * a fake implementation (``register_fake``) stating the output's shape, dtype, device and
+    layout, so that ``torch.compile(fullgraph=True)`` traces through it (the argument
+    checks and their messages live in the C++, csrc/checks.h, and run when the op runs),
   * a pure-PyTorch reference that *is* the specification; tests compare kernels to it.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from . import _C, extension_error
+from .errors import UserError
 
 if _C is None:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
@@ -40,9 +42,9 @@ def channel_constants(
     """
     values = [float(v) for v in values]
     if len(values) != 3:
-        raise ValueError(f"{name} needs 3 values (R, G, B in 0..255 units), got {values}")
+        raise UserError(f"{name} needs 3 values (R, G, B in 0..255 units), got {values}")
     if positive and min(values) <= 0:
-        raise ValueError(f"{name} must be > 0 in every channel, got {values}")
+        raise UserError(f"{name} must be > 0 in every channel, got {values}")
     return torch.tensor(values, dtype=torch.float32, device=device)
 
 
@@ -64,20 +66,6 @@ def normalize_reference(
     return out.to(dtype).contiguous(memory_format=torch.channels_last)
 
 
-def _check_images_nhwc(images: torch.Tensor, op: str) -> None:
-    torch._check(images.dtype == torch.uint8, lambda: f"{op}: images must be uint8 (as decoded), got {images.dtype}")
-    torch._check(images.dim() == 4, lambda: f"{op}: images must be [B, H, W, 3] (NHWC), got shape {tuple(images.shape)}")
-    torch._check(images.shape[3] == 3, lambda: f"{op}: images must have 3 channels last ([B, H, W, 3]), got {tuple(images.shape)}")
-    torch._check(images.shape[0] > 0, lambda: f"{op}: empty batch (B = 0)")
-    torch._check(images.is_contiguous(), lambda: f"{op}: images must be contiguous NHWC")
-
-
-def _check_channel_vector(v: torch.Tensor, images: torch.Tensor, name: str, op: str) -> None:
-    torch._check(v.dtype == torch.float32, lambda: f"{op}: {name} must be float32, got {v.dtype}")
-    torch._check(v.dim() == 1 and v.shape[0] == 3, lambda: f"{op}: {name} must have shape [3], got {tuple(v.shape)}")
-    torch._check(v.device == images.device, lambda: f"{op}: {name} is on {v.device} but images are on {images.device}")
-
-
 def _empty_channels_last(images: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     batch, height, width, _ = images.shape
     return images.new_empty((batch, 3, height, width), dtype=dtype).contiguous(memory_format=torch.channels_last)
@@ -85,19 +73,10 @@ def _empty_channels_last(images: torch.Tensor, dtype: torch.dtype) -> torch.Tens
 
 @torch.library.register_fake("vipriors::normalize")
 def _normalize_fake(images, mean, std, dtype):
-    op = "vipriors::normalize"
-    _check_images_nhwc(images, op)
-    _check_channel_vector(mean, images, "mean", op)
-    _check_channel_vector(std, images, "std", op)
-    torch._check(dtype in OUTPUT_DTYPES, lambda: f"{op}: output dtype must be float32, bfloat16 or float16, got {dtype}")
     return _empty_channels_last(images, dtype)
 
 
 # ------------------------------------------------------------------------- mix_normalize
-
-REGION_FIELDS = ("src", "y0", "x0", "y1", "x1", "oy", "ox")
-MAX_REGIONS = 4
-
 
 def mix_normalize(
     images: torch.Tensor,
@@ -188,25 +167,4 @@ def mix_normalize_reference(
 
 @torch.library.register_fake("vipriors::mix_normalize")
 def _mix_normalize_fake(images, regions, blend_src, blend_weight, sia_mask, sia_shift, sia_stretch, mean, std, dtype):
-    op = "vipriors::mix_normalize"
-    _check_images_nhwc(images, op)
-    batch = images.shape[0]
-    torch._check(
-        regions.dim() == 3 and regions.shape[0] == batch and 1 <= regions.shape[1] <= MAX_REGIONS and regions.shape[2] == 7,
-        lambda: f"{op}: regions must be [B, R, 7] with 1 <= R <= 4, got {tuple(regions.shape)}",
-    )
-    for name, t, dt, shape in (
-        ("regions", regions, torch.int32, tuple(regions.shape)),
-        ("blend_src", blend_src, torch.int32, (batch,)),
-        ("blend_weight", blend_weight, torch.float32, (batch,)),
-        ("sia_mask", sia_mask, torch.bool, (batch,)),
-        ("sia_shift", sia_shift, torch.float32, (batch, 3)),
-        ("sia_stretch", sia_stretch, torch.float32, (batch, 3)),
-    ):
-        torch._check(t.dtype == dt, lambda: f"{op}: {name} must be {dt}, got {t.dtype}")
-        torch._check(tuple(t.shape) == shape, lambda: f"{op}: {name} must have shape {shape}, got {tuple(t.shape)}")
-        torch._check(t.device == images.device, lambda: f"{op}: {name} is on {t.device} but images are on {images.device}")
-    _check_channel_vector(mean, images, "mean", op)
-    _check_channel_vector(std, images, "std", op)
-    torch._check(dtype in OUTPUT_DTYPES, lambda: f"{op}: output dtype must be float32, bfloat16 or float16, got {dtype}")
     return _empty_channels_last(images, dtype)

@@ -11,15 +11,19 @@ One ``.npz`` per model and split:
 from __future__ import annotations
 
 import json
-import os
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from .engine.metrics import top1
+from .errors import UserError
+from .files import write_atomic
+
 SUM_TOLERANCE = 1e-2  # float16 storage: 1000 entries of ~1e-3 each round to about 1e-3 total
 
 
-class PredictionFileError(ValueError):
+class PredictionFileError(UserError):
     pass
 
 
@@ -38,16 +42,14 @@ class Predictions:
         return bool((self.labels >= 0).all())
 
     def accuracy(self) -> float:
-        return float((self.probs.argmax(1) == self.labels).mean())
+        return top1(self.probs, self.labels)
 
 
 def save(path: str, ids, probs, labels, classes, model: str, config: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
-    tmp = f"{path}.partial.npz"
-    np.savez_compressed(tmp, ids=np.asarray(ids, dtype=str), probs=np.asarray(probs, dtype=np.float16),
-                        labels=np.asarray(labels, dtype=np.int64), classes=np.asarray(classes, dtype=str),
-                        model=np.asarray(model), config=np.asarray(json.dumps(config)))
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: np.savez_compressed(
+        f, ids=np.asarray(ids, dtype=str), probs=np.asarray(probs, dtype=np.float16),
+        labels=np.asarray(labels, dtype=np.int64), classes=np.asarray(classes, dtype=str),
+        model=np.asarray(model), config=np.asarray(json.dumps(config))), binary=True)
 
 
 def load(path: str) -> Predictions:
@@ -55,22 +57,30 @@ def load(path: str) -> Predictions:
         with np.load(path, allow_pickle=False) as f:
             missing = {"ids", "probs", "labels", "classes", "model", "config"} - set(f.files)
             if missing:
-                raise PredictionFileError(f"{path}: not a vipriors prediction file (no {', '.join(sorted(missing))})")
+                raise PredictionFileError(f"{path}: not a vipriors prediction file (no {', '.join(sorted(missing))}); "
+                                          "make one with scripts/predict.py")
             p = Predictions(f["ids"], f["probs"].astype(np.float32), f["labels"], f["classes"], str(f["model"]),
                             json.loads(str(f["config"])), path)
-    except (OSError, ValueError) as error:
-        if isinstance(error, PredictionFileError):
-            raise
-        raise PredictionFileError(f"{path}: cannot read it as a prediction file ({error})") from None
+    except PredictionFileError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise PredictionFileError(f"{path}: cannot read it as a prediction file ({error or type(error).__name__}); "
+                                  "predict again with scripts/predict.py") from None
     n, c = p.probs.shape if p.probs.ndim == 2 else (-1, -1)
     if n < 0 or len(p.ids) != n or len(p.labels) != n or len(p.classes) != c:
         raise PredictionFileError(f"{path}: inconsistent shapes: ids {p.ids.shape}, probs {p.probs.shape}, "
                                   f"labels {p.labels.shape}, classes {p.classes.shape}")
+    if n == 0 or c == 0:
+        raise PredictionFileError(f"{path}: holds no predictions ({n} images, {c} classes); predict a split with images")
     if not np.isfinite(p.probs).all():
         raise PredictionFileError(f"{path}: probabilities contain NaN or infinity")
-    worst = float(np.abs(p.probs.sum(1) - 1).max()) if n else 0.0
+    worst = float(np.abs(p.probs.sum(1) - 1).max())
     if worst > SUM_TOLERANCE:
         raise PredictionFileError(f"{path}: rows must sum to 1 (probabilities, not logits); worst is off by {worst:.3g}")
+    labelled = p.labels >= 0
+    if labelled.any() and not labelled.all() or (p.labels < -1).any() or (p.labels >= c).any():
+        raise PredictionFileError(f"{path}: labels must all be class indices in 0..{c - 1}, or all -1 (unlabelled); "
+                                  f"found {sorted(set(p.labels.tolist()))[:5]}...")
     return p
 
 

@@ -7,24 +7,25 @@ unless asked to score a partial file.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
+
+from .errors import UserError
+from .files import write_atomic
 
 HEADER = ("Image IDs", "Predictions")
 
 
-class SubmissionError(ValueError):
+class SubmissionError(UserError):
     pass
 
 
 def write(path: str, ids, predictions) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
-    tmp = f"{path}.partial"
-    with open(tmp, "w", newline="") as f:
+    def rows(f):
         writer = csv.writer(f)
         writer.writerow(HEADER)
         writer.writerows(zip(ids, (int(p) for p in predictions)))
-    os.replace(tmp, path)
+
+    write_atomic(path, rows)
 
 
 def _examples(values, n: int = 5) -> str:
@@ -35,12 +36,16 @@ def _examples(values, n: int = 5) -> str:
 def read(path: str, num_classes: int | None = None) -> dict[str, int]:
     """``{image id: class index}``; any malformed row is an error naming the file and rows."""
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except OSError as error:
         raise SubmissionError(f"{path}: {error.strerror}") from None
+    except (UnicodeDecodeError, csv.Error):
+        raise SubmissionError(f"{path}: not a UTF-8 text CSV; save it as UTF-8 with the header {','.join(HEADER)}") from None
     if not rows or len(rows[0]) < 2:
         raise SubmissionError(f"{path}: empty, or no header; expected the header {','.join(HEADER)}")
+    if len(rows) == 1:
+        raise SubmissionError(f"{path}: a header and no rows; expected one 'image id,class index' row per image")
     result, bad, duplicated, out_of_range = {}, [], [], []
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != 2:

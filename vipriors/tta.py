@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .errors import UserError
+
 MODES = ("none", "flip", "flip-shift")
 
 
@@ -26,7 +28,7 @@ def _shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 def check_shift(shift: int, side: int) -> None:
     """A shift must move the image by at least a pixel and leave some of it in view."""
     if not 1 <= shift < side:
-        raise ValueError(f"--tta-shift must be between 1 and the image side - 1 ({side - 1}), got {shift}")
+        raise UserError(f"--tta-shift {shift}: must be between 1 and the image side - 1 ({side - 1})")
 
 
 def views(x: torch.Tensor, mode: str, shift: int = 1) -> list[tuple[float, torch.Tensor]]:

@@ -1,17 +1,24 @@
-"""Run under torchrun by tests/test_trainer_runs.py: train briefly, save this rank's weights."""
+"""Run under torchrun by tests/test_distributed.py: trains as scripts/train.py does, then
+saves this rank's weights, so the test can compare the ranks."""
 import os
 import sys
 
 import torch
 
-from vipriors.engine import config as cfg
-from vipriors.engine import distributed
-from vipriors.engine.trainer import Trainer
+from vipriors.cli.train import configure
+from vipriors.config import build_parser
+from vipriors.engine import trainer
 
 out = sys.argv[1]
-config = cfg.resolve(cfg.cli_overrides(cfg.build_parser("t").parse_args(sys.argv[2:])))
-env = distributed.init("cpu")
-trainer = Trainer(config, env)
-trainer.fit()
-torch.save(trainer.model_core.state_dict(), os.path.join(out, f"rank{env.rank}.pt"))
-distributed.shutdown(env)
+config, _ = configure(build_parser("ddp").parse_args(sys.argv[2:]))
+original_fit = trainer.Trainer.fit
+
+
+def fit_then_save(self):
+    summary = original_fit(self)
+    torch.save(self.model_core.state_dict(), os.path.join(out, f"rank{self.env.rank}.pt"))
+    return summary
+
+
+trainer.Trainer.fit = fit_then_save
+trainer.train(config)

@@ -5,9 +5,11 @@ entropy-coded stream: truncation and corruption show), in parallel, and the verd
 cached per file (size and modification time), so a second start is fast.
 
 Errors (the run stops, or with --skip-bad-files leaves the files out): zero-byte files,
-files that are not images, truncated or corrupt images, empty class folders, validation
-classes unknown to training. Notes (decoded correctly as RGB, nothing to do): PNG or
-other formats, also under a .jpg name, grayscale, CMYK, palette and RGBA images.
+files that are not images, truncated or corrupt images, images in a format DALI's decoders
+do not read (GIF, for one, even under a .jpg name), images too large to decode safely
+(decompression bombs), empty class folders, validation classes unknown to training.
+Notes (decoded correctly as RGB, nothing to do): PNG and the other formats DALI reads, also
+under a .jpg name, grayscale, CMYK, palette and RGBA images.
 """
 from __future__ import annotations
 
@@ -18,12 +20,21 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from .folder import IMAGE_EXTENSIONS
+from ..files import cache_dir, list_images, write_text_atomic
+
+# Pillow's names of the formats DALI documents for both its CPU and its GPU ("mixed")
+# decoders (the GPU one hands what nvJPEG cannot read to the CPU codecs). MPO is a
+# camera's multi-picture JPEG: a JPEG stream.
+DALI_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP", "JPEG2000", "PPM")
+# Verdicts are cached with this version: a change in what is judged bad makes them stale.
+CHECK_VERSION = 2
 
 FIXES = {
     "empty": "zero bytes: re-copy the file from its source, or delete it",
     "not-an-image": "not an image file: delete it or give it a non-image extension",
     "corrupt": "cannot be decoded (truncated or corrupt): re-copy it from its source, or delete it",
+    "unsupported-format": "a format the training decoder (DALI) cannot read: convert it to JPEG or PNG, or delete it",
+    "too-large": "too large to decode safely (a decompression bomb?): downscale it, or delete it",
 }
 
 
@@ -72,14 +83,19 @@ def inspect_image(path: str) -> tuple[str, str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 fmt, mode = image.format, image.mode
-                if fmt == "JPEG":
+                if fmt not in DALI_FORMATS:
+                    return "unsupported-format", f"{fmt} file"
+                if fmt in ("JPEG", "MPO"):
                     image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
                 image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        return "too-large", str(error)[:200]
     except UnidentifiedImageError:
         return "not-an-image", "unrecognised format"
-    except (OSError, SyntaxError, ValueError) as error:
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
         return "corrupt", str(error)[:200]
     notes = []
     extension = os.path.splitext(path)[1].lower()
@@ -91,9 +107,8 @@ def inspect_image(path: str) -> tuple[str, str]:
 
 
 def _cache_path(root: str) -> str:
-    cache = os.environ.get("VIPRIORS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "vipriors")
     key = hashlib.sha1(os.path.realpath(root).encode()).hexdigest()[:16]
-    return os.path.join(cache, "checks", f"{key}.json")
+    return cache_dir("checks", f"{key}-v{CHECK_VERSION}.json")
 
 
 def _load_cache(path: str) -> dict:
@@ -102,14 +117,6 @@ def _load_cache(path: str) -> dict:
             return json.load(f)
     except (OSError, ValueError):
         return {}
-
-
-def _save_cache(path: str, cache: dict) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.partial"
-    with open(tmp, "w") as f:
-        json.dump(cache, f)
-    os.replace(tmp, path)
 
 
 def check_files(files: list[str], root: str, workers: int | None = None, progress: bool = False) -> Report:
@@ -141,7 +148,7 @@ def check_files(files: list[str], root: str, workers: int | None = None, progres
         for path, (verdict, detail) in zip(todo, verdicts):
             cache[path] = stamps[path] + [verdict, detail]
             _record(report, path, verdict, detail)
-        _save_cache(cache_file, cache)
+        write_text_atomic(cache_file, json.dumps(cache))
     report.checked = len(files)
     return report
 
@@ -165,8 +172,7 @@ def check_dataset(root: str, splits: list[str], progress: bool = False) -> Repor
         class_sets[split] = set(classes)
         for name in classes:
             folder = os.path.join(base, name)
-            images = sorted(os.path.join(folder, n) for n in os.listdir(folder)
-                            if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith("."))
+            images = [os.path.join(folder, n) for n in list_images(folder)]
             if not images:
                 report.errors.append(Problem(folder, "empty-class", "empty class folder: add images or remove the folder"))
             files += images

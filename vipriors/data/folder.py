@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from ..errors import UserError
+from ..files import IMAGE_EXTENSIONS, list_images
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A dataset folder that cannot be trained on; the message names the path and the fix."""
 
 
@@ -72,7 +73,7 @@ def scan(root: str, classes: tuple[str, ...] | None = None) -> Samples:
         folder = os.path.join(root, name)
         if not os.path.isdir(folder):
             continue  # a class absent from an evaluation split has no samples there
-        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith("."))
+        names = list_images(folder)
         if not names and is_training_split:
             raise DatasetError(f"{folder}: empty class folder (no {'/'.join(IMAGE_EXTENSIONS)} files); add images or remove it")
         files.extend(os.path.join(folder, n) for n in names)

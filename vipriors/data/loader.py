@@ -11,7 +11,7 @@ import random
 import torch
 
 from .folder import Samples
-from .pipeline import READER_NAME, Augment, Shard, eval_pipeline, train_pipeline
+from .pipeline import READER_NAME, AugmentConfig, Shard, eval_pipeline, train_pipeline
 
 
 class DaliLoader:
@@ -55,17 +55,16 @@ class TrainBatches:
     DALI prepares ``pipeline_batch`` images per run (rounded up to whole training batches)
     and they are handed out ``batch_size`` at a time: each DALI run, and each operator of
     a conditional policy like AutoAugment, has a fixed cost that a small batch pays often
-    (on 2 CPU cores, 64 -> 256 raised the 224 px AutoAugment loader from 873-941 to 1075-1094 img/s).
+    (the README's loader table measures it).
 
     ``pipelines`` independent DALI pipelines split the rank's shard and the threads between
     them, and their runs are taken in turn. Within one pipeline, AutoAugment's conditional
     split (25 sub-policies, each a small sub-batch) leaves threads idle between operators;
-    a second pipeline fills those gaps (2 CPU cores: 1.80 -> 1.99 cores busy, 1023-1064 ->
-    1159-1192 img/s). The augmentation draws depend on both settings, so a run keeps the
-    values it started with.
+    a second pipeline fills those gaps. The augmentation draws depend on both settings, so
+    a run keeps the values it started with.
     """
 
-    def __init__(self, samples: Samples, *, batch_size: int, image_size: int, augment: Augment, device: torch.device,
+    def __init__(self, samples: Samples, *, batch_size: int, image_size: int, augment: AugmentConfig, device: torch.device,
                  threads: int, seed: int, shard: Shard = Shard(), pipeline_batch: int = 0, pipelines: int = 1):
         if pipelines < 1:
             raise ValueError(f"pipelines must be 1 or more, got {pipelines}")

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from nvidia.dali import fn, pipeline_def, types
 
-from .augment import Augment
-from .dali_plugin import resolve_resize
+from ..config import AugmentConfig
+from . import dali_plugin
 from .policies import apply_policy
 
 READER_NAME = "reader"
@@ -28,7 +28,7 @@ def _with_probability(p: float):
 
 
 @pipeline_def(enable_conditionals=True)
-def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augment, on_gpu: bool):
+def train_pipeline(files, labels, shard: Shard, image_size: int, augment: AugmentConfig, on_gpu: bool):
     # The file list comes permuted for this epoch (vipriors.data.loader.TrainBatches): the
     # reader only shards it. (Its own random_shuffle would mix a 1024-sample buffer only.)
     jpegs, label = fn.readers.file(
@@ -58,8 +58,12 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augmen
     return images, label.gpu() if on_gpu else label
 
 
-def _resize(images, image_size: int, augment: Augment, on_gpu: bool):
-    if resolve_resize(augment.resize, on_gpu) == "torch":
+def _resize(images, image_size: int, augment: AugmentConfig, on_gpu: bool):
+    # The choice is resolved before any pipeline is built (vipriors.engine.autos), and saved with the run.
+    if augment.train_resize == "auto":
+        raise ValueError("train_resize 'auto' reached the pipeline: resolve it with dali_plugin.resolve_resize first")
+    if augment.train_resize == "torch":
+        dali_plugin.resolve_resize("torch", on_gpu)  # registers our operator, or says why it cannot
         return fn.vipriors_resize(images, height=image_size, width=image_size)
     return fn.resize(images, size=[image_size, image_size], antialias=True)
 

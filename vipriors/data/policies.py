@@ -6,13 +6,12 @@ originals dominate the policies' cost. Both compute what PIL's ImageEnhance does
 AutoAugment authors' code), as DALI's do, to within 2 grey levels of PIL (tests/test_policies.py):
 
 - Color, a blend with the grey image L = 0.299 R + 0.587 G + 0.114 B: out = L + f (x - L).
-  DALI's (fn.saturation) costs 0.93 ms per 224 px image on one CPU thread, ours 0.20.
+  DALI's (fn.saturation) costs several times ours on the CPU.
 - Contrast, around the grey image's mean m: out = m + f (x - m). DALI's runs it as float
-  arithmetic (0.57 ms), ours as one brightness_contrast (0.11). On the GPU DALI's is kept:
+  arithmetic, ours as one brightness_contrast, several times cheaper. On the GPU DALI's is kept:
   there the mean cannot be a named argument.
 
-The "dali" operators keep DALI's originals, so that a run saved before ours existed resumes
-with the pixels it ran with.
+The "dali" operators (--aa-ops dali) keep DALI's originals.
 """
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ from nvidia.dali.auto_aug import augmentations as dali_augmentations
 from nvidia.dali.auto_aug import auto_augment, rand_augment, trivial_augment
 from nvidia.dali.auto_aug.core import Policy, augmentation
 
-from .augment import Augment
+from ..config import AugmentConfig
 
 _INTERPOLATION = {"nearest": types.INTERP_NN, "linear": types.INTERP_LINEAR}
 
@@ -60,8 +59,8 @@ def _our_operators(augmentations, on_gpu: bool):
     return {id(aug): _rebuilt(aug, ours[aug.name]) if aug.name in ours else aug for aug in augmentations}
 
 
-def _suite(augmentations, augment: Augment, on_gpu: bool):
-    if augment.policy_ops == "dali":
+def _suite(augmentations, augment: AugmentConfig, on_gpu: bool):
+    if augment.aa_ops == "dali":
         return list(augmentations)
     swap = _our_operators(augmentations, on_gpu)
     return [swap[id(aug)] for aug in augmentations]
@@ -111,7 +110,7 @@ def original_image_net_augmentations() -> dict:
     }
 
 
-def _image_net_policy(augment: Augment, on_gpu: bool) -> Policy:
+def _image_net_policy(augment: AugmentConfig, on_gpu: bool) -> Policy:
     if augment.aa_policy == "original":
         ops = original_image_net_augmentations()
         # Equalize, AutoContrast and Invert take no magnitude: DALI wants None for their level.
@@ -120,7 +119,7 @@ def _image_net_policy(augment: Augment, on_gpu: bool) -> Policy:
             for sub_policy in ORIGINAL_IMAGE_NET])
     else:
         policy = auto_augment.get_image_net_policy(use_shape=True)
-    if augment.policy_ops == "dali":
+    if augment.aa_ops == "dali":
         return policy
     swap = _our_operators(policy.augmentations.values(), on_gpu)
     return Policy(policy.name, policy.num_magnitude_bins,
@@ -145,19 +144,19 @@ def _without_dali_alias_warnings():
         warnings.showwarning = original
 
 
-def apply_policy(images, augment: Augment, image_size: int, on_gpu: bool):
-    """``images`` after ``augment.policy`` (unchanged for "none"); they are image_size square."""
-    common = dict(shape=(image_size, image_size), interp_type=_INTERPOLATION[augment.policy_interp], fill_value=128)
+def apply_policy(images, augment: AugmentConfig, image_size: int, on_gpu: bool):
+    """``images`` after ``augment.auto_augment`` (unchanged for "none"); they are image_size square."""
+    common = dict(shape=(image_size, image_size), interp_type=_INTERPOLATION[augment.aa_interp], fill_value=128)
     with _without_dali_alias_warnings():
-        if augment.policy == "autoaugment":  # an ImageNet policy: the paper's or DALI's (--aa-policy)
+        if augment.auto_augment == "autoaugment":  # an ImageNet policy: the paper's or DALI's (--aa-policy)
             if augment.aa_policy == "original":
                 del common["shape"]  # it has no translations; DALI refuses an argument no operation uses
             return auto_augment.apply_auto_augment(_image_net_policy(augment, on_gpu), images, **common)
-        if augment.policy == "randaugment":
+        if augment.auto_augment == "randaugment":
             suite = _suite(rand_augment.get_rand_augment_suite(use_shape=True), augment, on_gpu)
             return rand_augment.apply_rand_augment(suite, images, n=augment.randaugment_n, m=augment.randaugment_m,
                                                    num_magnitude_bins=31, **common)
-        if augment.policy == "trivialaugment":
+        if augment.auto_augment == "trivialaugment":
             suite = _suite(trivial_augment.get_trivial_augment_wide_suite(use_shape=True), augment, on_gpu)
             return trivial_augment.apply_trivial_augment(suite, images, num_magnitude_bins=31, **common)
     return images

@@ -12,7 +12,9 @@ import re
 import shutil
 from dataclasses import dataclass, field
 
-from .folder import IMAGE_EXTENSIONS, DatasetError, list_classes
+from ..errors import UserError
+from ..files import list_images, place_atomic, write_text_atomic
+from .folder import DatasetError, list_classes
 
 WNID = re.compile(r"^n\d{8}$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -20,7 +22,7 @@ LINK_MODES = ("hardlink", "symlink", "copy")
 GROUND_TRUTH = "test_ground_truth.csv"
 
 
-class SplitFileError(ValueError):
+class SplitFileError(UserError):
     """A split pickle that is not what the official toolkit ships; the message says why."""
 
 
@@ -85,41 +87,36 @@ def place_files(pairs: list[tuple[str, str]], mode: str = "hardlink", progress: 
     """Makes each ``dst`` the file ``src`` (hard link, symlink or copy). Existing correct
     files are kept, stale ones replaced; every write goes to a temporary name first."""
     if mode not in LINK_MODES:
-        raise ValueError(f"--link must be one of {', '.join(LINK_MODES)}, got {mode!r}")
+        raise UserError(f"--link must be one of {', '.join(LINK_MODES)}, got {mode!r}")
     from tqdm import tqdm
 
     report = LinkReport()
-    made_dirs = set()
     for src, dst in tqdm(pairs, desc=f"{mode}ing", unit="file", disable=not progress, mininterval=1.0):
-        folder = os.path.dirname(dst)
-        if folder not in made_dirs:
-            os.makedirs(folder, exist_ok=True)
-            made_dirs.add(folder)
         existed = os.path.lexists(dst)
-        tmp = f"{dst}.partial"
-        if os.path.lexists(tmp):  # left by an interrupted earlier run
-            os.unlink(tmp)
         if existed and os.path.exists(dst) and _same_content(src, dst, mode):
             report.kept += 1
             continue
-        if mode == "hardlink":
-            try:
-                os.link(src, tmp)
-            except OSError as error:
-                if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-                    raise
-                if not report.fell_back_to_symlink:
-                    report.notes.append(f"hard links impossible ({error.strerror}): made symlinks instead")
-                report.fell_back_to_symlink = True
-                os.symlink(os.path.abspath(src), tmp)
-        elif mode == "symlink":
-            os.symlink(os.path.abspath(src), tmp)
-        else:
-            shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
+        place_atomic(dst, lambda tmp, src=src: _link(src, tmp, mode, report))
         report.replaced += existed
         report.created += not existed
     return report
+
+
+def _link(src: str, dst: str, mode: str, report: LinkReport) -> None:
+    if mode == "hardlink":
+        try:
+            os.link(src, dst)
+            return
+        except OSError as error:
+            if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise
+            if not report.fell_back_to_symlink:
+                report.notes.append(f"hard links impossible ({error.strerror}): made symlinks instead")
+            report.fell_back_to_symlink = True
+    if mode == "copy":
+        shutil.copy2(src, dst)
+    else:
+        os.symlink(os.path.abspath(src), dst)
 
 
 def _missing_report(missing: list[str], what: str) -> str:
@@ -155,8 +152,8 @@ def build_vipriors(imagenet: str, toolkit: str, out: str, mode: str = "hardlink"
         raise DatasetError(_missing_report(missing, f"source images of {imagenet}") +
                            "\nExpected ImageNet-2012 as <root>/train/<wnid>/*.JPEG and <root>/val/<wnid>/*.JPEG.")
     report = place_files(pairs, mode, progress)
-    _write_text(os.path.join(out, GROUND_TRUTH), "Image IDs,Labels\n" + "".join(f"{i},{c}\n" for i, c in truth))
-    _write_text(os.path.join(out, "classes.txt"), "".join(f"{c}\n" for c in classes))
+    write_text_atomic(os.path.join(out, GROUND_TRUTH), "Image IDs,Labels\n" + "".join(f"{i},{c}\n" for i, c in truth))
+    write_text_atomic(os.path.join(out, "classes.txt"), "".join(f"{c}\n" for c in classes))
     return report
 
 
@@ -166,11 +163,11 @@ def subset_plan(source: str, out: str, train_per_class: int, val_per_class: int 
     file name, or a seeded shuffle of each class. The splits never share a file."""
     counts = {"train": train_per_class, "val": val_per_class, "test": test_per_class}
     if min(counts.values()) < 0 or train_per_class == 0:
-        raise ValueError(f"per-class counts must be >= 0 with train > 0, got {counts}")
+        raise UserError(f"--train/--val/--test: per-class counts must be >= 0 with --train > 0, got {counts}")
     pairs, short = [], []
     for name in list_classes(source):
         folder = os.path.join(source, name)
-        files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
+        files = list_images(folder)
         if seed is not None:
             random.Random(f"{seed}/{name}").shuffle(files)
         needed = sum(counts.values())
@@ -191,10 +188,3 @@ def build_subset(source: str, out: str, train_per_class: int, val_per_class: int
     pairs = subset_plan(source, out, train_per_class, val_per_class, test_per_class, seed)
     return place_files(pairs, mode, progress)
 
-
-def _write_text(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.partial"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

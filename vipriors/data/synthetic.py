@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
+from ..errors import UserError
+from ..files import cache_dir
+
 GENERATOR_VERSION = 1
 SHAPES = ("circle", "square", "triangle", "star", "cross")
 TEXTURES = ("stripes", "dots")
@@ -158,8 +161,7 @@ def write_dataset(root: str, spec: SyntheticSpec = SyntheticSpec()) -> str:
 
 
 def default_root(spec: SyntheticSpec = SyntheticSpec()) -> str:
-    cache = os.environ.get("VIPRIORS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "vipriors")
-    return os.path.join(cache, f"synthetic-v{GENERATOR_VERSION}-s{spec.seed}-{spec.image_size}px")
+    return cache_dir(f"synthetic-v{GENERATOR_VERSION}-s{spec.seed}-{spec.image_size}px")
 
 
 def is_complete(root: str, spec: SyntheticSpec) -> bool:
@@ -177,7 +179,7 @@ def ensure_dataset(root: str | None = None, spec: SyntheticSpec = SyntheticSpec(
     if is_complete(root, spec):
         return root
     if os.path.exists(root):
-        raise RuntimeError(
+        raise UserError(
             f"{root} exists but is not a complete built-in dataset for {spec} "
             f"(another generator version or settings); remove it or choose another folder"
         )
@@ -186,4 +188,5 @@ def ensure_dataset(root: str | None = None, spec: SyntheticSpec = SyntheticSpec(
     except OSError as error:
         if is_complete(root, spec):  # another process finished first: its copy is as good
             return root
-        raise RuntimeError(f"could not write the built-in dataset to {root}: {error}") from error
+        raise UserError(f"could not write the built-in dataset to {root} ({error}); set VIPRIORS_CACHE to a "
+                        "writable folder") from error

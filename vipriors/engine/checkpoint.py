@@ -1,31 +1,61 @@
-"""Checkpoints written atomically: a crash mid-write never replaces a good file."""
+"""Checkpoint files: written atomically, read without running code.
+
+A checkpoint holds tensors, plain containers, numbers and strings only, so it is loaded
+with ``torch.load(weights_only=True)``: a crafted file cannot execute anything, it is
+refused. Every checkpoint carries its format version; one without is format 1 (the first
+release), whose weights still load for prediction and --init-from but which cannot resume.
+"""
 from __future__ import annotations
 
 import os
-import tempfile
+import pickle
 
 import torch
 
+from ..errors import UserError
+from ..files import write_atomic
 
-def save_atomic(state: dict, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+FORMAT = 2
 
 
-def load(path: str) -> dict:
+class CheckpointError(UserError):
+    pass
+
+
+def save(state: dict, path: str) -> None:
+    write_atomic(path, lambda f: torch.save({**state, "format": FORMAT}, f), binary=True)
+
+
+def load(path: str, mmap: bool = False) -> dict:
+    """The checkpoint at ``path``; ``mmap`` maps the tensors instead of reading them (a quick look)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no checkpoint there (a run folder holds last.pt and best.pt)")
+        raise CheckpointError(f"{path}: no checkpoint there (a run folder holds last.pt and best.pt)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise RuntimeError(f"{path}: unreadable checkpoint ({error}); restore it from best.pt or start afresh") from error
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as error:
+        if "weights only load failed" in str(error).lower():
+            raise CheckpointError(
+                f"{path}: refused: it holds Python objects, not only tensors and plain values, and loading such a file "
+                "can run code. vipriors never writes one: use a checkpoint from a trusted vipriors run") from None
+        raise CheckpointError(f"{path}: unreadable checkpoint ({error}); restore it from best.pt or start afresh") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: unreadable checkpoint, truncated or corrupt ({str(error)[:200]}); "
+                              "restore it from best.pt or start afresh") from None
+    if not isinstance(state, dict) or "model" not in state or "classes" not in state:
+        raise CheckpointError(f"{path}: not a vipriors checkpoint (no model weights and class list)")
+    return state
+
+
+def format_of(state: dict) -> int:
+    return int(state.get("format", 1))
+
+
+def inference_settings(state: dict) -> dict:
+    """What predicting with a checkpoint needs from its run's configuration, for every format
+    (format 1 named the DALI thread count ``threads``)."""
+    config = state["config"]
+    data = config["data"]
+    return {"root": data["root"], "arch": config["model"]["arch"], "image_size": data["image_size"],
+            "crop_pct": data["crop_pct"], "mean": data["mean"], "std": data["std"],
+            "threads": data["data_threads" if format_of(state) >= 2 else "threads"],
+            "memory_format": config["model"]["memory_format"], "amp": config["runtime"]["amp"]}

@@ -24,23 +24,16 @@ class DistEnv:
         return self.world_size > 1
 
 
-def pick_device(requested: str, local_rank: int) -> torch.device:
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu")
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    if requested == "cpu":
-        return torch.device("cpu")
-    raise ValueError(f"--device must be auto, cpu or cuda, got {requested!r}")
+def rank() -> int:
+    """This process's rank as torchrun set it (0 without torchrun), known before any set-up."""
+    return int(os.environ.get("RANK", 0))
 
 
-def init(requested_device: str = "auto") -> DistEnv:
-    rank = int(os.environ.get("RANK", 0))
+def init(device_type: str = "cpu") -> DistEnv:
+    """Joins the process group (a resolved device type: "cpu" or "cuda")."""
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    device = pick_device(requested_device, local_rank)
+    device = torch.device("cuda", local_rank % torch.cuda.device_count()) if device_type == "cuda" else torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
@@ -49,7 +42,7 @@ def init(requested_device: str = "auto") -> DistEnv:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
                                 device_id=device if device.type == "cuda" else None)
-    return DistEnv(rank, world_size, local_rank, device)
+    return DistEnv(rank(), world_size, local_rank, device)
 
 
 def barrier(env: DistEnv) -> None:

@@ -6,6 +6,8 @@ import os
 import sys
 import time
 
+from ..files import write_text_atomic
+
 
 class RunLog:
     def __init__(self, run_dir: str, enabled: bool):
@@ -18,9 +20,28 @@ class RunLog:
         with open(self.path, "a") as f:
             f.write(json.dumps({"event": event, "time": round(time.time(), 3), **values}) + "\n")
 
+    def keep_epochs_up_to(self, epoch: int) -> None:
+        """Drops the lines of epochs after ``epoch``: a run killed after logging an epoch but
+        before its checkpoint trains that epoch again, and logs it again, on resume."""
+        if not (self.enabled and os.path.exists(self.path)):
+            return
+        with open(self.path, encoding="utf-8") as f:
+            lines = [line for line in f if line.strip()]
+        kept = [line for line in lines if not _is_epoch_after(line, epoch)]
+        if len(kept) != len(lines):
+            write_text_atomic(self.path, "".join(kept))
+
     def say(self, message: str) -> None:
         if self.enabled:
             print(message, flush=True)
+
+
+def _is_epoch_after(line: str, epoch: int) -> bool:
+    try:
+        entry = json.loads(line)
+    except ValueError:  # a line cut short by a kill mid-write
+        return True
+    return entry.get("event") == "epoch" and entry.get("epoch", 0) > epoch
 
 
 def progress_bar(total: int, description: str, enabled: bool):

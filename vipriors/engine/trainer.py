@@ -6,50 +6,29 @@ epoch, and the batches of an epoch are a pure function of (seed, epoch, rank).
 """
 from __future__ import annotations
 
-import dataclasses
-import os
 import random
 import signal
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
 from .. import mixing, ops
-from ..data import check, folder, synthetic
-from ..data.pipeline import Shard
-from ..models import count_parameters, create_model, preferred_memory_format
-from . import checkpoint, distributed, report
-from .config import TrainConfig, save_yaml, to_dict
-from .losses import mixed_cross_entropy
+from ..config import TrainConfig, to_dict
+from ..data import dataset
+from ..data.dataset import TrainingData
+from ..errors import UserError
+from ..models import count_parameters, create_model, memory_format
+from . import autos, checkpoint, distributed
 from .metrics import ClassAccuracy
-from .runlog import RunLog, progress_bar
+from .run_folder import RunFolder, new_run_path
+from .runlog import progress_bar
 from .schedule import build_scheduler, scaled_lr
+from .step import TrainStep
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError):
     pass
-
-
-def autocast_dtype(requested: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for full float32."""
-    choices = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if requested in choices:
-        return choices[requested]
-    if requested != "auto":
-        raise ValueError(f"--amp must be auto, bf16, fp16 or off, got {requested!r}")
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    # On a CPU, bf16 pays off only with native bf16 instructions (AVX512-BF16 / AMX).
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-
-
-def use_compile(requested: str, device: torch.device) -> bool:
-    if requested not in ("auto", "on", "off"):
-        raise ValueError(f"--compile must be auto, on or off, got {requested!r}")
-    # On a CPU the compile time (minutes on few cores) outweighs its gain for short runs.
-    return requested == "on" or (requested == "auto" and device.type == "cuda")
 
 
 def build_optimizer(model: torch.nn.Module, name: str, lr: float, momentum: float, weight_decay: float):
@@ -60,118 +39,41 @@ def build_optimizer(model: torch.nn.Module, name: str, lr: float, momentum: floa
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if name in ("sgd", "nesterov"):
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=name == "nesterov")
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=lr)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
-    raise ValueError(f"--optimizer must be sgd, nesterov, adam or adamw, got {name!r}")
-
-
-def dataset_root(config: TrainConfig, env: distributed.DistEnv) -> str:
-    if config.data.root:
-        return config.data.root
-    if env.is_main:
-        synthetic.ensure_dataset()
-    distributed.barrier(env)
-    return synthetic.ensure_dataset()
+    return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name](groups, lr=lr)
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, env: distributed.DistEnv, resume_dir: str | None = None):
-        self.config, self.env, self.device = config, env, env.device
+    """Trains ``config`` (resolved by ``autos.resolve``) on ``data``, writing to ``run``."""
+
+    def __init__(self, config: TrainConfig, env: distributed.DistEnv, data: TrainingData, run: RunFolder):
+        self.config, self.env, self.data, self.run, self.device = config, env, data, run, env.device
+        self.classes = data.classes
         torch.manual_seed(config.runtime.seed + env.rank)
-        self._setup_data()
         self._setup_model()
         self._setup_optimisation()
+        self.mode_rng = random.Random(config.runtime.seed * 1000 + env.rank)  # the mixing mode of each batch
+        self.stubborn = torch.zeros(len(self.classes), dtype=torch.bool, device=self.device)  # SIA's classes
+        self.stubborn[[self.classes.index(n) for n in data.stubborn]] = True
+        self.sia_on = config.mix.stubborn_classes > 0 or config.mix.stubborn_file is not None
         # Where training (re)starts: epoch, batches already done in it, their loss sums.
         self.epoch, self.epoch_step, self.step = 0, 0, 0
         self.partial = {"loss_sum": 0.0, "seen": 0}
         self.best_top1, self.best_epoch = -1.0, -1
         self.stop_requested = False
-        self.run_dir = self._prepare_run_dir(resume_dir)
-        self.log = RunLog(self.run_dir, env.is_main)
-        self.tensorboard = self._tensorboard()
-        if resume_dir:
-            self._restore(checkpoint.load(os.path.join(self.run_dir, "last.pt")))
+        if run.resuming and run.has_checkpoint():
+            self._restore(run.load_last())
         elif config.optim.init_from:
             self._init_from(config.optim.init_from)
+        run.log.keep_epochs_up_to(self.epoch)
+        run.start(config)
         self._describe()
 
     # ------------------------------------------------------------------ set-up
 
-    def _setup_data(self) -> None:
-        config, env = self.config, self.env
-        data = config.data
-        self.root = dataset_root(config, env)
-        self.train_samples = folder.scan_splits(self.root, data.train_split)
-        self.val_samples = folder.scan_splits(self.root, data.val_split, self.train_samples.classes)
-        self.classes = self.train_samples.classes
-        self.data_notes = self._check_files()
-        per_rank = len(self.train_samples) // env.world_size
-        if per_rank < data.batch_size:
-            raise TrainingError(
-                f"--batch-size {data.batch_size} is larger than the {per_rank} training images each of the "
-                f"{env.world_size} process(es) gets from {self.root}; lower --batch-size"
-            )
-        if data.pipeline_batch < 0:
-            raise TrainingError(f"--pipeline-batch {data.pipeline_batch}: give 0 (one training batch) or more images")
-        if data.pipelines < 1:
-            raise TrainingError(f"--data-pipelines {data.pipelines}: give 1 or more (2 keeps a CPU loader busiest)")
-        shard, threads = Shard(env.rank, env.world_size), max(1, data.threads)
-        from ..data.dali_plugin import resolve_resize
-        from ..data.loader import TrainBatches, eval_loader  # imports DALI
-
-        # "auto" becomes what this machine runs, and the run's saved config says so: a resume
-        # elsewhere then runs the same resize or stops with the reason.
-        try:
-            config.augment = dataclasses.replace(
-                config.augment, resize=resolve_resize(config.augment.resize, self.device.type == "cuda"))
-        except ValueError as error:
-            raise TrainingError(str(error)) from None
-
-        self.train_batches = TrainBatches(
-            self.train_samples, batch_size=data.batch_size, image_size=data.image_size, augment=config.augment,
-            device=self.device, threads=threads, seed=config.runtime.seed, shard=shard,
-            pipeline_batch=data.pipeline_batch, pipelines=data.pipelines)
-        self.val_loader = eval_loader(
-            self.val_samples, batch_size=data.batch_size, image_size=data.image_size, crop_pct=data.crop_pct,
-            device=self.device, threads=threads, shard=shard)
-        self.mean = ops.channel_constants(data.mean, self.device, "--mean")
-        self.std = ops.channel_constants(data.std, self.device, "--std", positive=True)
-        self.mode_rng = random.Random(config.runtime.seed * 1000 + env.rank)  # the mixing mode of each batch
-        self.stubborn = torch.zeros(len(self.classes), dtype=torch.bool, device=self.device)  # SIA's classes
-        self.sia_on = config.mix.stubborn_classes > 0 or config.mix.stubborn_file is not None
-        if config.mix.stubborn_file:
-            names = report.stubborn_from_file(config.mix.stubborn_file, self.classes, config.mix.stubborn_classes)
-            self.stubborn[[self.classes.index(n) for n in names]] = True
-
-    def _check_files(self) -> list[str]:
-        """Scans every image once (cached) so that no bad file can crash an epoch."""
-        data, notes = self.config.data, []
-        trained = {s.strip() for s in data.train_split.split(",")}
-        if data.val_split in trained:
-            notes.append(f"validating on '{data.val_split}', which is also trained on: its accuracy is not a held-out estimate")
-        if not data.check:
-            return notes
-        found = None
-        if self.env.is_main:
-            found = check.check_files(list(self.train_samples.files + self.val_samples.files), self.root,
-                                      progress=sys.stderr.isatty())
-        found = distributed.broadcast_object(found, self.env)
-        if found.errors and not data.skip_bad_files:
-            raise folder.DatasetError(found.text() + "\nFix or remove these files, or pass --skip-bad-files to train without them.")
-        if found.errors:
-            bad = found.bad_files
-            self.train_samples = self.train_samples.without(bad)
-            self.val_samples = self.val_samples.without(bad)
-            notes.append(f"left out {len(bad)} bad files (--skip-bad-files); see scripts/check_data.py for the list")
-        return notes
-
     def _setup_model(self) -> None:
         config, env = self.config, self.env
-        runtime = config.runtime
-        self.amp = autocast_dtype(runtime.amp, self.device)
-        self.memory_format = preferred_memory_format(config.model.arch, config.model.memory_format, self.device.type)
+        self.amp = autos.autocast_dtype(config.runtime.amp)
+        self.memory_format = memory_format(config.model.memory_format)
         model = create_model(config.model.arch, len(self.classes)).to(self.device, memory_format=self.memory_format)
         self.model_core = model
         self.ema = None
@@ -182,59 +84,39 @@ class Trainer:
         if env.enabled:
             model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.compiled = use_compile(runtime.compile, self.device)
-        self.model = torch.compile(model, mode=runtime.compile_mode) if self.compiled else model
+        compiled = config.runtime.compile == "on"
+        self.model = torch.compile(model, mode=config.runtime.compile_mode) if compiled else model
+        self.mean = ops.channel_constants(config.data.mean, self.device, "--mean")
+        self.std = ops.channel_constants(config.data.std, self.device, "--std", positive=True)
 
     def _setup_optimisation(self) -> None:
         optim, data = self.config.optim, self.config.data
-        global_batch = data.batch_size * self.env.world_size
-        self.peak_lr = optim.lr if optim.lr is not None else scaled_lr(optim.base_lr, global_batch)
+        self.peak_lr = optim.lr if optim.lr is not None else scaled_lr(optim.base_lr, data.batch_size * self.env.world_size)
         self.optimizer = build_optimizer(self.model_core, optim.optimizer, self.peak_lr, optim.momentum, optim.weight_decay)
-        steps_per_epoch = len(self.train_batches)
+        steps_per_epoch = len(self.data.train_batches)
         self.scheduler = build_scheduler(self.optimizer, round(optim.warmup_epochs * steps_per_epoch), optim.epochs * steps_per_epoch)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
-
-    def _prepare_run_dir(self, resume_dir: str | None) -> str:
-        if resume_dir:
-            return resume_dir
-        runtime = self.config.runtime
-        data_name = os.path.basename(os.path.normpath(self.config.data.root)) if self.config.data.root else "builtin"
-        name = runtime.name or f"{self.config.model.arch}-{data_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir = distributed.broadcast_object(os.path.join(runtime.output_dir, name), self.env)
-        if self.env.is_main:
-            if os.path.exists(os.path.join(run_dir, "last.pt")):
-                raise TrainingError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --name")
-            os.makedirs(run_dir, exist_ok=True)
-            save_yaml(self.config, os.path.join(run_dir, "config.yaml"))
-        distributed.barrier(self.env)
-        return run_dir
-
-    def _tensorboard(self):
-        if not (self.config.runtime.tensorboard and self.env.is_main):
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ValueError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
-        return SummaryWriter(os.path.join(self.run_dir, "tensorboard"))
+        self.train_step = TrainStep(
+            self.model, self.optimizer, mean=self.mean, std=self.std, mix=self.config.mix, amp=self.amp,
+            memory_format=self.memory_format, label_smoothing=optim.label_smoothing, scheduler=self.scheduler,
+            scaler=self.scaler, ema=self.ema, ema_source=self.model_core)
 
     def _describe(self) -> None:
-        amp = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp]
-        fmt = "channels_last" if self.memory_format is torch.channels_last else "contiguous"
-        global_batch = self.config.data.batch_size * self.env.world_size
-        extras = [f"EMA {self.config.optim.ema_decay}"] if self.ema else []
-        self.log.say(
-            f"vipriors: {self.config.model.arch} ({count_parameters(self.model_core) / 1e6:.2f} M params, {fmt}) on "
-            f"{self.device} x{self.env.world_size}, amp {amp}, compile {'on' if self.compiled else 'off'}"
-            + "".join(f", {e}" for e in extras) + "\n"
-            f"  data {self.root}: {len(self.train_samples)} train / {len(self.val_samples)} val images, "
-            f"{len(self.classes)} classes, {self.config.data.image_size}px\n"
-            f"  batch {global_batch} (global), peak lr {self.peak_lr:.4g}, {self.config.optim.epochs} epochs; run folder {self.run_dir}"
-            + "".join(f"\n  note: {n}" for n in self.data_notes)
+        config, data = self.config, self.data
+        global_batch = config.data.batch_size * self.env.world_size
+        extras = [f"EMA {config.optim.ema_decay}"] if self.ema else []
+        self.run.log.say(
+            f"vipriors: {config.model.arch} ({count_parameters(self.model_core) / 1e6:.2f} M params, "
+            f"{config.model.memory_format}) on {self.device} x{self.env.world_size}, amp {config.runtime.amp}, "
+            f"compile {config.runtime.compile}" + "".join(f", {e}" for e in extras) + "\n"
+            f"  data {data.root}: {len(data.train)} train / {len(data.val)} val images, "
+            f"{len(self.classes)} classes, {config.data.image_size}px\n"
+            f"  batch {global_batch} (global), peak lr {self.peak_lr:.4g}, {config.optim.epochs} epochs; "
+            f"run folder {self.run.path}" + "".join(f"\n  note: {n}" for n in data.notes)
         )
-        self.log.record("start", config=to_dict(self.config), data_root=self.root, notes=self.data_notes,
-                        world_size=self.env.world_size, device=str(self.device),
-                        params=count_parameters(self.model_core), start_epoch=self.epoch, start_step=self.epoch_step)
+        self.run.log.record("start", config=to_dict(config), data_root=data.root, notes=data.notes,
+                            world_size=self.env.world_size, device=str(self.device),
+                            params=count_parameters(self.model_core), start_epoch=self.epoch, start_step=self.epoch_step)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -257,15 +139,13 @@ class Trainer:
 
     def _save(self, improved: bool = False) -> None:
         state = self._state()
-        if not self.env.is_main:
-            return
-        checkpoint.save_atomic(state, os.path.join(self.run_dir, "last.pt"))
         every = self.config.runtime.checkpoint_every
-        if every and self.epoch_step == 0 and self.epoch % every == 0:
-            checkpoint.save_atomic(state, os.path.join(self.run_dir, f"epoch_{self.epoch}.pt"))
+        keep = f"epoch_{self.epoch}.pt" if every and self.epoch_step == 0 and self.epoch % every == 0 else None
+        best = None
         if improved:
             best = {k: state[k] for k in ("model", "ema", "classes", "config", "best_top1")}
-            checkpoint.save_atomic(dict(best, epoch=self.best_epoch), os.path.join(self.run_dir, "best.pt"))
+            best["epoch"] = self.best_epoch
+        self.run.save(state, best=best, keep_as=keep)
 
     def _check_classes(self, state: dict, path: str) -> None:
         if list(state["classes"]) != list(self.classes):
@@ -273,7 +153,7 @@ class Trainer:
                                 f"the data here has {len(self.classes)} ({list(self.classes[:3])}...); use the same class folders")
 
     def _restore(self, state: dict) -> None:
-        self._check_classes(state, os.path.join(self.run_dir, "last.pt"))
+        self._check_classes(state, self.run.file("last.pt"))
         self.model_core.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -292,10 +172,10 @@ class Trainer:
             if "cuda" in mine and self.device.type == "cuda":
                 torch.cuda.set_rng_state(mine["cuda"], self.device)
         else:
-            self.log.say(f"note: the run had {state['world_size']} processes, now {self.env.world_size}: "
-                         "training continues, but not bit for bit as before")
+            self.run.log.say(f"note: the run had {state['world_size']} processes, now {self.env.world_size}: "
+                             "training continues, but not bit for bit as before")
         where = f"epoch {self.epoch + 1}" + (f", step {self.epoch_step}" if self.epoch_step else "")
-        self.log.say(f"vipriors: resuming {self.run_dir} at {where}")
+        self.run.log.say(f"vipriors: resuming {self.run.path} at {where}")
 
     def _apply_peak_lr(self) -> None:
         groups = self.optimizer.param_groups
@@ -311,37 +191,9 @@ class Trainer:
         self.model_core.load_state_dict(state["model"])
         if self.ema:
             self.ema.module.load_state_dict(state["model"])
-        self.log.say(f"vipriors: weights from {path} (fresh optimiser and schedule)")
+        self.run.log.say(f"vipriors: weights from {path} (fresh optimiser and schedule)")
 
     # ------------------------------------------------------------------ the loop
-
-    def _inputs(self, images: torch.Tensor) -> torch.Tensor:
-        x = ops.normalize(images, self.mean, self.std, self.amp or torch.float32)
-        return x if self.memory_format is torch.channels_last else x.contiguous()
-
-    def _mixed_inputs(self, images: torch.Tensor, labels: torch.Tensor, epoch: int):
-        """The training input and its label mix, in one pass of the fused op."""
-        settings = self.config.mix
-        mixing_on = epoch < self.config.optim.epochs - settings.off_last_epochs
-        mode = mixing.choose_mode(settings, self.mode_rng) if mixing_on else "none"
-        plan = mixing.draw(mode, labels, images.shape[1], images.shape[2], settings, self.stubborn if self.sia_on else None)
-        x = ops.mix_normalize(images, *plan.op_args(), self.mean, self.std, self.amp or torch.float32)
-        x = x if self.memory_format is torch.channels_last else x.contiguous()
-        return x, plan.target_index, plan.target_weight
-
-    def _train_step(self, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> torch.Tensor:
-        x, target_index, target_weight = self._mixed_inputs(images, labels, epoch)
-        with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            logits = self.model(x)
-        loss = mixed_cross_entropy(logits, target_index, target_weight, self.config.optim.label_smoothing)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        if self.ema:
-            self.ema.update(self.model_core, step=self.step)
-        return loss.detach()
 
     def _stop_agreed(self, local_step: int) -> bool:
         """Whether every rank has been asked to stop (they must stop at the same step)."""
@@ -355,13 +207,17 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> dict | None:
         """One epoch from ``self.epoch_step``; None when a stop signal ended it early."""
         self.model.train()
+        mix = self.config.mix
+        mixing_on = epoch < self.config.optim.epochs - mix.mix_off_epochs
+        stubborn = self.stubborn if self.sia_on else None
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         seen, timed_images, timer_start = 0, 0, None
-        total = len(self.train_batches)
+        total = len(self.data.train_batches)
         bar = progress_bar(total, f"epoch {epoch + 1}", self.env.is_main)
         bar.update(self.epoch_step)
-        for images, labels in self.train_batches.epoch(epoch, skip=self.epoch_step):
-            loss = self._train_step(images, labels, epoch)
+        for images, labels in self.data.train_batches.epoch(epoch, skip=self.epoch_step):
+            mode = mixing.choose_mode(mix, self.mode_rng) if mixing_on else "none"
+            loss = self.train_step(images, labels, mode, stubborn, step=self.step)
             self.step += 1
             self.epoch_step += 1
             loss_sum += loss.double() * labels.numel()
@@ -399,9 +255,11 @@ class Trainer:
         model = model or self.model
         model.eval()
         meter = ClassAccuracy(len(self.classes), self.device)
-        for images, labels in self.val_loader:
+        for images, labels in self.data.val_loader:
+            x = ops.normalize(images, self.mean, self.std, self.amp or torch.float32)
+            x = x if self.memory_format is torch.channels_last else x.contiguous()
             with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-                logits = model(self._inputs(images)).float()
+                logits = model(x).float()
             meter.update(logits, labels, F.cross_entropy(logits, labels, reduction="sum"))
         return meter.reduce(self.env)
 
@@ -424,12 +282,12 @@ class Trainer:
         if not torch.isfinite(torch.tensor(loss)):
             raise TrainingError(
                 f"the training loss became {loss} in epoch {epoch + 1}; the last good checkpoint is kept in "
-                f"{self.run_dir}. Lower --lr/--base-lr or use --amp bf16/off, then --resume {self.run_dir}"
+                f"{self.run.path}. Lower --lr/--base-lr or use --amp bf16/off, then --resume {self.run.path}"
             )
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
-        self.log.say(f"\nvipriors: {signal.Signals(signum).name} received: finishing this step, then saving")
+        self.run.log.say(f"\nvipriors: {signal.Signals(signum).name} received: finishing this step, then saving")
 
     def fit(self) -> dict:
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -438,8 +296,6 @@ class Trainer:
         finally:
             for s, h in handlers.items():
                 signal.signal(s, h)
-            if self.tensorboard:
-                self.tensorboard.close()
 
     def _fit(self) -> dict:
         epochs = self.config.optim.epochs
@@ -459,53 +315,64 @@ class Trainer:
                 improved = evaluation["top1"] > self.best_top1
                 if improved:
                     self.best_top1, self.best_epoch = evaluation["top1"], epoch
+                self.run.write_per_class(self.classes, evaluation, epoch + 1)
+            # The epoch's log line goes before its checkpoint: a resume drops the lines of
+            # epochs after its checkpoint, so a kill between the two never loses a line.
+            self._log_epoch(epoch, train, evaluation if evaluated else None, ema_eval, stubborn, time.perf_counter() - start)
             self.epoch, self.epoch_step, self.partial = epoch + 1, 0, {"loss_sum": 0.0, "seen": 0}
             self._save(improved)
-            if evaluated and self.env.is_main:
-                report.write_per_class(self.run_dir, self.classes, evaluation["per_class"], evaluation["class_counts"], epoch + 1)
-            self._log_epoch(epoch, train, evaluation if evaluated else None, ema_eval, stubborn, time.perf_counter() - start)
             if self.epoch < epochs and self._stop_agreed(0):
                 return self._stopped()
-        summary = {"run_dir": self.run_dir, "stopped": False, "final_top1": evaluation["top1"] if evaluation else None,
+        summary = {"run_dir": self.run.path, "stopped": False, "final_top1": evaluation["top1"] if evaluation else None,
                    "best_top1": self.best_top1, "best_epoch": self.best_epoch + 1}
         if evaluation is not None:
-            self.log.say(f"done: val top-1 {100 * evaluation['top1']:.2f}% (best {100 * self.best_top1:.2f}% at epoch "
-                         f"{self.best_epoch + 1}); checkpoints in {self.run_dir}")
-        self.log.record("end", **summary)
+            self.run.log.say(f"done: val top-1 {100 * evaluation['top1']:.2f}% (best {100 * self.best_top1:.2f}% at epoch "
+                             f"{self.best_epoch + 1}); checkpoints in {self.run.path}")
+        self.run.log.record("end", **summary)
         return summary
 
     def _stopped(self) -> dict:
-        command = f"torchrun --nproc_per_node={self.env.world_size} scripts/train.py --resume {self.run_dir}"
+        command = f"torchrun --nproc_per_node={self.env.world_size} scripts/train.py --resume {self.run.path}"
         where = f"in epoch {self.epoch + 1} at step {self.epoch_step}" if self.epoch_step else f"after epoch {self.epoch}"
-        self.log.say(f"vipriors: stopped {where}; everything is saved. Continue with:\n  {command}")
-        self.log.record("stopped", epoch=self.epoch + 1, epoch_step=self.epoch_step, step=self.step)
-        return {"run_dir": self.run_dir, "stopped": True, "best_top1": self.best_top1}
+        self.run.log.say(f"vipriors: stopped {where}; everything is saved. Continue with:\n  {command}")
+        self.run.log.record("stopped", epoch=self.epoch + 1, epoch_step=self.epoch_step, step=self.step)
+        return {"run_dir": self.run.path, "stopped": True, "best_top1": self.best_top1}
 
     def _log_epoch(self, epoch, train, evaluation, ema_eval, stubborn, seconds) -> None:
         epochs, lr = self.config.optim.epochs, self.scheduler.get_last_lr()[0]
         rate = f"{train['images_per_sec']:.0f} img/s" if train["images_per_sec"] else "-"
+        log = self.run.log
         if evaluation is None:  # between evaluations (--eval-every)
-            self.log.say(f"epoch {epoch + 1}/{epochs}  loss {train['train_loss']:.4f}  lr {lr:.3g}  {rate}  {seconds:.1f}s")
-            self.log.record("epoch", epoch=epoch + 1, step=self.step, lr=lr, epoch_seconds=seconds, **train)
+            log.say(f"epoch {epoch + 1}/{epochs}  loss {train['train_loss']:.4f}  lr {lr:.3g}  {rate}  {seconds:.1f}s")
+            log.record("epoch", epoch=epoch + 1, step=self.step, lr=lr, epoch_seconds=seconds, **train)
             return
         ema_text = f"  EMA {100 * ema_eval['top1']:.2f}%" if ema_eval else ""
-        self.log.say(
+        log.say(
             f"epoch {epoch + 1}/{epochs}  loss {train['train_loss']:.4f}  val top-1 {100 * evaluation['top1']:.2f}%{ema_text} "
             f"(best {100 * self.best_top1:.2f}%)  lr {lr:.3g}  {rate}  {seconds:.1f}s"
         )
         extra = {"ema_val_top1": ema_eval["top1"]} if ema_eval else {}
-        self.log.record("epoch", epoch=epoch + 1, step=self.step, lr=lr, val_top1=evaluation["top1"],
-                        val_loss=evaluation["loss"], val_images=evaluation["images"], per_class_top1=evaluation["per_class"],
-                        stubborn=stubborn, epoch_seconds=seconds, **train, **extra)
-        if self.tensorboard:
-            for key, value in {"train/loss": train["train_loss"], "train/lr": lr, "val/top1": evaluation["top1"],
-                               "val/loss": evaluation["loss"], **({"val/ema_top1": ema_eval["top1"]} if ema_eval else {})}.items():
-                self.tensorboard.add_scalar(key, value, epoch + 1)
+        log.record("epoch", epoch=epoch + 1, step=self.step, lr=lr, val_top1=evaluation["top1"],
+                   val_loss=evaluation["loss"], val_images=evaluation["images"], per_class_top1=evaluation["per_class"],
+                   stubborn=stubborn, epoch_seconds=seconds, **train, **extra)
+        self.run.scalars({"train/loss": train["train_loss"], "train/lr": lr, "val/top1": evaluation["top1"],
+                          "val/loss": evaluation["loss"], **({"val/ema_top1": ema_eval["top1"]} if ema_eval else {})},
+                         epoch + 1)
 
 
 def train(config: TrainConfig, resume_dir: str | None = None) -> dict:
+    """Trains ``config`` (a new run, or the run in ``resume_dir``); returns the summary."""
+    config = autos.resolve(config)  # everything checkable is checked before any work
     env = distributed.init(config.runtime.device)
     try:
-        return Trainer(config, env, resume_dir).fit()
+        path = resume_dir or distributed.broadcast_object(new_run_path(config), env)
+        run = RunFolder(path, env, resume=resume_dir is not None)
+        succeeded = False
+        try:
+            trainer = Trainer(config, env, dataset.prepare(config, env), run)
+            succeeded = True
+            return trainer.fit()
+        finally:
+            run.release(succeeded)
     finally:
         distributed.shutdown(env)

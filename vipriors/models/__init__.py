@@ -6,28 +6,32 @@ import difflib
 import timm
 import torch
 
+from ..errors import UserError
 from . import fast_cifar, pyramidnet, small_resnest  # noqa: F401  (register our variants in timm's registry)
 
-# Memory format for "auto", per device type and architecture.
-# CUDA: timm's published training benchmarks (RTX 3090, PyTorch 1.12) show ResNeSt 2.6-2.8x
-# slower in channels_last than NCHW (its split-attention reshapes), while ResNet-50 gains
-# 1.47x and DenseNet161 1.15x; to be re-measured with benchmarks/train_step.py on an H100.
-# CPU: measured with benchmarks/train_step.py (2-core AMD EPYC, bf16 autocast, 64 px, batch
-# 32, images/s NCHW -> channels_last): resnest14d 231 -> 228 (a tie), resnet50 150 -> 174,
-# densenet121 167 -> 216, pyramidnet56_a48_cifar 39 -> 49. So channels_last everywhere.
+# The memory format "auto" picks, per device type: the architecture families that train
+# slower in channels_last there (their name's prefix); every other one trains channels_last.
+# CUDA: ResNeSt's split-attention reshapes run slower in channels_last in timm's published
+# training benchmarks; to be confirmed by benchmarks/train_step.py on a GPU.
+# CPU: no family trained slower in channels_last (benchmarks/results/cpu/train_step.json).
 CONTIGUOUS_PREFERRED = {"cuda": ("resnest",), "cpu": ()}
 
 
-class UnknownArchError(ValueError):
+class UnknownArchError(UserError):
     pass
+
+
+def check_arch(arch: str) -> None:
+    """Refuses a name no registered architecture has, suggesting close ones."""
+    if not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
+        hint = f" Close names: {', '.join(close)}." if close else ""
+        raise UnknownArchError(f"--arch {arch}: not a known architecture.{hint} List them with timm.list_models().")
 
 
 def create_model(arch: str, num_classes: int, **overrides) -> torch.nn.Module:
     """Builds ``arch`` from scratch (never pre-trained: the challenge forbids it)."""
-    if not timm.is_model(arch):
-        close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
-        hint = f" Close names: {', '.join(close)}." if close else ""
-        raise UnknownArchError(f"--arch {arch!r} is not a known architecture.{hint} List them with timm.list_models().")
+    check_arch(arch)
     return timm.create_model(arch, pretrained=False, num_classes=num_classes, **overrides)
 
 
@@ -35,12 +39,12 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def preferred_memory_format(arch: str, requested: str = "auto", device_type: str = "cuda") -> torch.memory_format:
-    """The memory format to train ``arch`` in on ``device_type`` ("cuda" or "cpu")."""
-    choices = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
-    if requested in choices:
-        return choices[requested]
-    if requested != "auto":
-        raise ValueError(f"--memory-format must be auto, channels_last or contiguous, got {requested!r}")
+def preferred_memory_format(arch: str, device_type: str) -> str:
+    """The memory format "auto" picks for ``arch`` on ``device_type`` ("cuda" or "cpu")."""
     slow_in_channels_last = CONTIGUOUS_PREFERRED.get(device_type, ())
-    return torch.contiguous_format if arch.startswith(slow_in_channels_last) else torch.channels_last
+    return "contiguous" if arch.startswith(slow_in_channels_last) else "channels_last"
+
+
+def memory_format(name: str) -> torch.memory_format:
+    """The torch memory format of a resolved --memory-format."""
+    return {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}[name]

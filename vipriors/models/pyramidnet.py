@@ -21,10 +21,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import SEModule, create_classifier
 from timm.models import register_model
-from timm.models._builder import build_model_with_cfg
 from timm.models._registry import generate_default_cfgs
 
-from .scratch import refuse_pretrained
+from .scratch import build, default_cfg
 
 IMAGENET_STAGES = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3), 200: (3, 24, 36, 3)}
 
@@ -78,18 +77,17 @@ class PyramidBottleneck(nn.Module):
 class PyramidNet(nn.Module):
     def __init__(self, stages=(3, 24, 36, 3), alpha: float = 300, num_classes: int = 1000, in_chans: int = 3,
                  small_images: bool = False, stem_width: int | None = None, attn_layer=None,
-                 drop_rate: float = 0.0, global_pool: str = "avg", zero_init_last: bool = False, **kwargs):
+                 drop_rate: float = 0.0, global_pool: str = "avg", zero_init_last: bool = False):
         super().__init__()
         self.num_classes, self.drop_rate = num_classes, drop_rate
         stem_width = stem_width or (16 if small_images else 64)
         if small_images:  # pre-activation: the first block's BN follows the stem's
             self.stem = nn.Sequential(nn.Conv2d(in_chans, stem_width, 3, padding=1, bias=False), nn.BatchNorm2d(stem_width))
-            strides = [1] + [2] * (len(stages) - 1)
         else:
             self.stem = nn.Sequential(
                 nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(stem_width),
                 nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
-            strides = [1] + [2] * (len(stages) - 1)
+        strides = [1] + [2] * (len(stages) - 1)
         step = alpha / sum(stages)
         width, in_chs = float(stem_width), stem_width
         self.feature_info, reduction = [], 1 if small_images else 4
@@ -143,27 +141,17 @@ class PyramidNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _cfg(small_images: bool = False, **kwargs):
-    size = 32 if small_images else 224
-    return {
-        "url": "", "num_classes": 10 if small_images else 1000, "input_size": (3, size, size),
-        "pool_size": (8, 8) if small_images else (7, 7), "crop_pct": 1.0 if small_images else 0.875,
-        "interpolation": "bilinear", "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225),
-        "first_conv": "stem.0", "classifier": "fc", **kwargs,
-    }
-
-
 SMALL = ("pyramidnet56_a48_cifar", "pyramidnet110_a48_cifar", "pyramidnet110_a84_cifar", "pyramidnet110_a270_cifar",
          "sepyramidnet110_a270_cifar", "pyramidnet272_a200_cifar")
 LARGE = ("pyramidnet101_a360", "sepyramidnet101_a360", "pyramidnet200_a300", "sepyramidnet200_a300")
-default_cfgs = generate_default_cfgs({**{n: _cfg(True) for n in SMALL}, **{n: _cfg() for n in LARGE}})
+default_cfgs = generate_default_cfgs({**{n: default_cfg(32, "stem.0", num_classes=10) for n in SMALL},
+                                      **{n: default_cfg(224, "stem.0") for n in LARGE}})
 
 se_layer = partial(SEModule, rd_ratio=1 / 16)
 
 
 def _create(variant: str, pretrained: bool, **kwargs) -> PyramidNet:
-    refuse_pretrained(variant, pretrained)
-    return build_model_with_cfg(PyramidNet, variant, pretrained=False, feature_cfg=dict(flatten_sequential=True), **kwargs)
+    return build(PyramidNet, variant, pretrained, feature_cfg=dict(flatten_sequential=True), **kwargs)
 
 
 def _imagenet(variant, depth, alpha, se, pretrained, kwargs):

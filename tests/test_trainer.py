@@ -1,0 +1,215 @@
+"""The trainer's promises, end to end on the built-in data: it learns and keeps its files,
+resumes exactly after a stop signal, catches non-finite losses, runs the CE -> LS stage,
+EMA and the stubborn-class loop; its predictions feed the ensemble."""
+import json
+import os
+import shutil
+import signal
+
+import pytest
+import torch
+
+from vipriors import config as cfg
+from vipriors import predictions
+from vipriors.cli import ensemble as ensemble_script
+from vipriors.cli import predict
+from vipriors.cli import train as train_script
+from vipriors.data import dali_plugin, synthetic
+from vipriors.engine import checkpoint
+from vipriors.engine.step import TrainStep
+from vipriors.engine.trainer import Trainer, TrainingError, train
+
+pytestmark = pytest.mark.slow
+FAST = ["--arch", "resnet10t", "--log-every", "5", "--image-size", "32"]
+
+
+def config(*argv):
+    return cfg.resolve(cfg.cli_overrides(cfg.build_parser("t").parse_args(list(FAST) + list(argv))))
+
+
+def events(run_dir):
+    with open(os.path.join(run_dir, "log.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def epochs_logged(run_dir):
+    return [e for e in events(run_dir) if e["event"] == "epoch"]
+
+
+@pytest.fixture(scope="module")
+def learned_run(builtin_cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return train(config("--image-size", "64", "--epochs", "6", "--output-dir", str(out), "--name", "learn"))
+
+
+def test_short_run_learns(learned_run):
+    # 10 balanced classes: chance is 10%; six CPU epochs of resnet10t reach ~40%.
+    assert learned_run["best_top1"] > 0.25, learned_run
+
+
+def test_run_folder_holds_config_log_and_checkpoints(learned_run):
+    run_dir = learned_run["run_dir"]
+    assert sorted(f for f in os.listdir(run_dir) if not f.startswith(".")) == [
+        "best.pt", "config.yaml", "last.pt", "log.jsonl", "per_class_accuracy.json", "worst_classes.png"]
+    log = events(run_dir)
+    assert [e["event"] for e in log] == ["start"] + ["epoch"] * 6 + ["end"]
+    assert all(e["val_images"] == 500 for e in log if e["event"] == "epoch")
+    saved = cfg.load_yaml(os.path.join(run_dir, "config.yaml"))
+    assert saved["model"]["arch"] == "resnet10t"
+    # Every "auto" is saved as what ran.
+    assert saved["augment"]["train_resize"] == ("torch" if dali_plugin.load() else "dali")
+    assert saved["runtime"]["device"] == "cpu" and saved["runtime"]["compile"] == "off"
+    assert saved["runtime"]["amp"] in ("bf16", "off") and saved["model"]["memory_format"] == "channels_last"
+    last = checkpoint.load(os.path.join(run_dir, "last.pt"))
+    assert last["epoch"] == 6 and last["epoch_step"] == 0 and last["step"] == 6 * (3000 // 64)
+    assert len(last["classes"]) == 10 and checkpoint.format_of(last) == checkpoint.FORMAT
+
+
+def test_resume_continues_where_it_stopped(learned_run, capsys):
+    run_dir = learned_run["run_dir"]
+    assert train_script.main(["--resume", run_dir, "--epochs", "7"]) == 0
+    assert [e["epoch"] for e in epochs_logged(run_dir)] == [1, 2, 3, 4, 5, 6, 7]
+    assert "resuming" in capsys.readouterr().out
+    assert checkpoint.load(os.path.join(run_dir, "last.pt"))["step"] == 7 * (3000 // 64)
+    assert cfg.load_yaml(os.path.join(run_dir, "config.yaml"))["optim"]["epochs"] == 7, "the config that ran is saved"
+
+
+def test_predict_matches_the_trainer_and_feeds_the_ensemble(learned_run, tmp_path, capsys):
+    best = os.path.join(learned_run["run_dir"], "best.pt")
+    val_file = str(tmp_path / "val.npz")
+    assert predict.main(["--checkpoint", best, "--split", "val", "--out", val_file]) == 0
+    val = predictions.load(val_file)
+    assert len(val.ids) == 500 and val.has_labels
+    # best.pt's own figure: the resume test may have trained the run one more epoch into a new best.
+    assert val.accuracy() == pytest.approx(checkpoint.load(best)["best_top1"], abs=0.01)
+
+    # A folder the model has never seen, laid out like the challenge's test set.
+    imgs = tmp_path / "test" / "imgs"
+    imgs.mkdir(parents=True)
+    for i, source in enumerate(sorted(val.ids)[:12]):
+        shutil.copy(os.path.join(synthetic.default_root(), "val", source), imgs / f"img_{i}.JPEG")
+    test_file = str(tmp_path / "test.npz")
+    assert predict.main(["--checkpoint", best, "--split", str(tmp_path / "test"), "--tta", "flip-shift", "--out", test_file]) == 0
+    assert predict.main(["--checkpoint", best, "--split", "val", "--tta", "flip-shift", "--tta-shift", "0",
+                         "--out", str(tmp_path / "bad.npz")]) == 2
+    assert "--tta-shift 0: must be between 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npz").exists()
+    test = predictions.load(test_file)
+    assert list(test.ids) == [f"img_{i}.JPEG" for i in range(12)]  # numeric order: img_10 after img_9
+    assert (test.labels == -1).all()
+
+    out = tmp_path / "ensemble"
+    assert ensemble_script.main(["--val", val_file, "--test", test_file, "--out-dir", str(out)]) == 0
+    assert len((out / "submission.csv").read_text().splitlines()) == 13
+
+
+def test_mixing_and_the_stubborn_loop(builtin_cache, tmp_path):
+    summary = train(config("--epochs", "2", "--cutmix", "0.4", "--ricap", "0.3", "--mixup", "0.2", "--cutout", "0.1",
+                           "--stubborn-classes", "2", "--mix-off-epochs", "1", "--output-dir", str(tmp_path), "--name", "mix"))
+    classes = sorted(os.listdir(os.path.join(synthetic.default_root(), "train")))
+    for entry in epochs_logged(summary["run_dir"]):
+        accuracy = entry["per_class_top1"]
+        worst = sorted(range(len(accuracy)), key=lambda c: (accuracy[c], c))[:2]
+        assert entry["stubborn"] == [classes[c] for c in worst]
+    assert checkpoint.load(os.path.join(summary["run_dir"], "last.pt"))["stubborn"].sum() == 2
+
+
+def test_a_stopped_run_resumes_exactly(builtin_cache, tmp_path, monkeypatch):
+    common = ["--epochs", "2", "--cutmix", "0.5", "--ricap", "0.3", "--stubborn-classes", "2", "--ema-decay", "0.9",
+              "--output-dir", str(tmp_path)]
+    straight = train(config(*common, "--name", "straight"))
+
+    original_step = TrainStep.__call__
+
+    def step_then_signal(self, images, labels, mode, stubborn=None, step=0):
+        loss = original_step(self, images, labels, mode, stubborn, step)
+        if step == 30:  # during the 31st step, mid-way through the first epoch (46 steps)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return loss
+
+    monkeypatch.setattr(TrainStep, "__call__", step_then_signal)
+    stopped = train(config(*common, "--name", "stopped"))
+    assert stopped["stopped"]
+    state = checkpoint.load(os.path.join(stopped["run_dir"], "last.pt"))
+    assert (state["epoch"], state["epoch_step"], state["step"]) == (0, 31, 31)  # the step in flight finished
+    monkeypatch.setattr(TrainStep, "__call__", original_step)
+    assert train_script.main(["--resume", stopped["run_dir"]]) == 0
+
+    a, b = epochs_logged(straight["run_dir"]), epochs_logged(stopped["run_dir"])
+    assert [e["train_loss"] for e in a] == [e["train_loss"] for e in b]
+    assert [e["val_top1"] for e in a] == [e["val_top1"] for e in b]
+    assert [e["stubborn"] for e in a] == [e["stubborn"] for e in b]
+    wa = checkpoint.load(os.path.join(straight["run_dir"], "last.pt"))
+    wb = checkpoint.load(os.path.join(stopped["run_dir"], "last.pt"))
+    for key in ("model", "ema"):
+        assert all(torch.equal(wa[key][k], wb[key][k]) for k in wa[key]), f"{key} weights differ after resume"
+
+
+def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(builtin_cache, tmp_path, capsys):
+    first = train(config("--epochs", "2", "--optimizer", "sgd", "--output-dir", str(tmp_path), "--name", "boom",
+                         "--mix-off-epochs", "2"))
+    assert not first["stopped"]
+    good = checkpoint.load(os.path.join(first["run_dir"], "last.pt"))
+    assert train_script.main(["--resume", first["run_dir"], "--epochs", "3", "--lr", "1e12"]) == 2
+    assert "the training loss became" in capsys.readouterr().err
+    after = checkpoint.load(os.path.join(first["run_dir"], "last.pt"))
+    assert after["epoch"] == good["epoch"] == 2
+    assert all(torch.equal(good["model"][k], after["model"][k]) for k in good["model"])
+
+
+def test_label_smoothing_stage_starts_from_the_ce_weights(builtin_cache, tmp_path, monkeypatch):
+    ce = train(config("--epochs", "1", "--output-dir", str(tmp_path), "--name", "ce"))
+    best = os.path.join(ce["run_dir"], "best.pt")
+    seen = {}
+    original_fit = Trainer.fit
+
+    def fit_and_look(self):
+        seen.update(weights={k: v.clone() for k, v in self.model_core.state_dict().items()}, epoch=self.epoch, schedule=self.scheduler.last_epoch,
+                    optimizer_state=dict(self.optimizer.state))
+        return original_fit(self)
+
+    monkeypatch.setattr(Trainer, "fit", fit_and_look)
+    summary = train(config("--epochs", "1", "--label-smoothing", "0.1", "--init-from", best,
+                           "--output-dir", str(tmp_path), "--name", "ls"))
+    weights = checkpoint.load(best)["model"]
+    assert all(torch.equal(seen["weights"][k], weights[k]) for k in weights)
+    assert seen["epoch"] == 0 and seen["schedule"] == 0 and not seen["optimizer_state"]
+    assert summary["best_top1"] > 0.15
+    bad = os.path.join(tmp_path, "other.pt")
+    checkpoint.save(dict(checkpoint.load(best), classes=["a", "b"]), bad)
+    with pytest.raises(TrainingError, match="trained on 2 classes.*the data here has 10"):
+        train(config("--init-from", bad, "--output-dir", str(tmp_path), "--name", "bad"))
+    assert not os.path.exists(os.path.join(tmp_path, "bad")), "a refused run leaves no folder behind"
+
+
+def test_ema_is_evaluated_and_stubborn_classes_come_from_a_file(builtin_cache, tmp_path):
+    names = ["star_dots", "cross_stripes"]
+    (tmp_path / "hard.json").write_text(json.dumps(names))
+    summary = train(config("--epochs", "1", "--ema-decay", "0.99", "--stubborn-file", str(tmp_path / "hard.json"),
+                           "--output-dir", str(tmp_path), "--name", "ema"))
+    entry = epochs_logged(summary["run_dir"])[0]
+    assert 0 <= entry["ema_val_top1"] <= 1 and sorted(entry["stubborn"]) == sorted(names)
+    assert checkpoint.load(os.path.join(summary["run_dir"], "best.pt"))["ema"] is not None
+    table = json.load(open(os.path.join(summary["run_dir"], "per_class_accuracy.json")))["per_class_top1"]
+    assert len(table) == 10
+    (tmp_path / "bad.json").write_text(json.dumps(["zebra"]))
+    with pytest.raises(ValueError, match="not classes of this dataset"):
+        train(config("--stubborn-file", str(tmp_path / "bad.json"), "--output-dir", str(tmp_path), "--name", "x"))
+
+
+def test_tensorboard_is_optional(builtin_cache, tmp_path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="pip install tensorboard"):
+            train(config("--epochs", "1", "--tensorboard", "--output-dir", str(tmp_path), "--name", "tb"))
+        return
+    summary = train(config("--epochs", "1", "--tensorboard", "--output-dir", str(tmp_path), "--name", "tb"))
+    assert os.listdir(os.path.join(summary["run_dir"], "tensorboard"))
+
+
+def test_evaluation_every_n_epochs_still_ends_with_one(builtin_cache, tmp_path):
+    summary = train(config("--epochs", "3", "--eval-every", "2", "--output-dir", str(tmp_path), "--name", "sparse"))
+    log = epochs_logged(summary["run_dir"])
+    assert [e["epoch"] for e in log] == [1, 2, 3]
+    assert ["val_top1" in e for e in log] == [False, True, True]

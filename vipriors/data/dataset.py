@@ -1,0 +1,92 @@
+"""A run's data, ready to train on: the root (or the built-in dataset), the two splits,
+the scan for bad files, the loaders, and SIA's starting classes from --stubborn-file.
+
+Checks run cheapest first: listing the folders, the batch size against the images each
+process gets and the stubborn file, then the (cached) scan of every image, then DALI.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from ..config import TrainConfig
+from ..engine import distributed
+from ..engine.report import stubborn_from_file
+from ..errors import UserError
+from . import check, folder, synthetic
+from .pipeline import Shard
+
+
+@dataclass
+class TrainingData:
+    root: str
+    train: folder.Samples
+    val: folder.Samples
+    notes: list[str]
+    stubborn: list[str]  # class names SIA starts with (from --stubborn-file)
+    train_batches: object  # loader.TrainBatches
+    val_loader: object  # loader.DaliLoader
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.train.classes
+
+
+def dataset_root(config: TrainConfig, env: distributed.DistEnv) -> str:
+    if config.data.root:
+        return config.data.root
+    if env.is_main:
+        synthetic.ensure_dataset()
+    distributed.barrier(env)
+    return synthetic.ensure_dataset()
+
+
+def scan_for_bad_files(samples: list[folder.Samples], root: str, env: distributed.DistEnv, skip: bool,
+                       fix: str = "Fix or remove these files, or pass --skip-bad-files to train without them."
+                       ) -> tuple[list[folder.Samples], list[str]]:
+    """``samples`` less the files the scan finds broken (with ``skip``), or an error listing them and ``fix``."""
+    found = check.check_files([f for s in samples for f in s.files], root, progress=sys.stderr.isatty()) \
+        if env.is_main else None
+    found = distributed.broadcast_object(found, env)
+    if found.errors and not skip:
+        raise folder.DatasetError(f"{found.text()}\n{fix}")
+    if not found.errors:
+        return samples, []
+    bad = found.bad_files
+    return [s.without(bad) for s in samples], [f"left out {len(bad)} bad files (--skip-bad-files); "
+                                               "scripts/check_data.py lists them"]
+
+
+def _check_batch_size(config: TrainConfig, train: folder.Samples, env: distributed.DistEnv, root: str) -> None:
+    per_rank = len(train) // env.world_size
+    if per_rank < config.data.batch_size:
+        raise UserError(f"--batch-size {config.data.batch_size}: larger than the {per_rank} training images each of the "
+                        f"{env.world_size} process(es) gets from {root}; lower --batch-size")
+
+
+def prepare(config: TrainConfig, env: distributed.DistEnv) -> TrainingData:
+    data = config.data
+    root = dataset_root(config, env)
+    train = folder.scan_splits(root, data.train_split)
+    val = folder.scan_splits(root, data.val_split, train.classes)
+    _check_batch_size(config, train, env, root)
+    stubborn = []
+    if config.mix.stubborn_file:
+        stubborn = stubborn_from_file(config.mix.stubborn_file, train.classes, config.mix.stubborn_classes)
+    notes = []
+    if data.val_split in {s.strip() for s in data.train_split.split(",")}:
+        notes.append(f"validating on '{data.val_split}', which is also trained on: its accuracy is not a held-out estimate")
+    if data.check_data:
+        (train, val), skipped = scan_for_bad_files([train, val], root, env, data.skip_bad_files)
+        notes += skipped
+        _check_batch_size(config, train, env, root)
+    from .loader import TrainBatches, eval_loader  # imports DALI
+
+    shard = Shard(env.rank, env.world_size)
+    train_batches = TrainBatches(
+        train, batch_size=data.batch_size, image_size=data.image_size, augment=config.augment, device=env.device,
+        threads=data.data_threads, seed=config.runtime.seed, shard=shard, pipeline_batch=data.pipeline_batch,
+        pipelines=data.data_pipelines)
+    val_loader = eval_loader(val, batch_size=data.batch_size, image_size=data.image_size, crop_pct=data.crop_pct,
+                             device=env.device, threads=data.data_threads, shard=shard)
+    return TrainingData(root, train, val, notes, stubborn, train_batches, val_loader)

@@ -1,0 +1,47 @@
+"""One optimisation step from a uint8 batch, as the trainer runs it (the training-step
+benchmark runs this same code): the mixing plan and the fused mix op, the forward pass
+under autocast, the mixed-label loss, backward, optimiser, schedule and EMA."""
+from __future__ import annotations
+
+import torch
+
+from .. import mixing, ops
+from ..config import MixConfig
+from .losses import mixed_cross_entropy
+
+
+class TrainStep:
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, mean: torch.Tensor,
+                 std: torch.Tensor, mix: MixConfig, amp: torch.dtype | None, memory_format: torch.memory_format,
+                 label_smoothing: float = 0.0, scheduler=None, scaler: torch.amp.GradScaler | None = None,
+                 ema=None, ema_source: torch.nn.Module | None = None):
+        """``model`` is what runs (compiled, DDP-wrapped); ``ema_source`` the plain module the EMA follows."""
+        self.model, self.optimizer, self.scheduler, self.ema = model, optimizer, scheduler, ema
+        self.scaler = scaler or torch.amp.GradScaler(enabled=False)
+        self.mean, self.std, self.mix, self.amp = mean, std, mix, amp
+        self.memory_format, self.label_smoothing = memory_format, label_smoothing
+        self.ema_source = ema_source if ema_source is not None else model
+
+    def inputs(self, images: torch.Tensor, labels: torch.Tensor, mode: str, stubborn: torch.Tensor | None):
+        """The training input and its label mix, in one pass of the fused op."""
+        plan = mixing.draw(mode, labels, images.shape[1], images.shape[2], self.mix, stubborn)
+        x = ops.mix_normalize(images, *plan.op_args(), self.mean, self.std, self.amp or torch.float32)
+        x = x if self.memory_format is torch.channels_last else x.contiguous()
+        return x, plan.target_index, plan.target_weight
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, mode: str, stubborn: torch.Tensor | None = None,
+                 step: int = 0) -> torch.Tensor:
+        """Trains on one batch; returns the (detached) loss. ``step`` counts the steps done before."""
+        x, target_index, target_weight = self.inputs(images, labels, mode, stubborn)
+        with torch.autocast(images.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+            logits = self.model(x)
+        loss = mixed_cross_entropy(logits, target_index, target_weight, self.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.ema_source, step=step)
+        return loss.detach()
