@@ -73,15 +73,16 @@ def _extension_modules():
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
     sources = sorted(glob.glob("csrc/*.cpp")) + sorted(glob.glob("csrc/cpu/*.cpp"))
-    # The C++ standard is the one torch's headers ask for. No FMA contraction: the kernels
-    # must round exactly like their PyTorch references (mul, then add).
+    # The C++ standard is the one torch's headers ask for. No FMA contraction, on either
+    # compiler: the kernels (csrc/mix_semantics.h, shared by both) must round exactly like
+    # their PyTorch references (mul, then add), and so like each other.
     cxx_flags = ["-O3", "-fopenmp", "-ffp-contract=off"]
     extension, extra = CppExtension, {"cxx": cxx_flags}
     define_macros, include_dirs = [], []
     if cuda_home is not None:
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
         extension = CUDAExtension
-        extra = {"cxx": cxx_flags, "nvcc": ["-O3", "--expt-relaxed-constexpr"]}
+        extra = {"cxx": cxx_flags, "nvcc": ["-O3", "--expt-relaxed-constexpr", "--fmad=false"]}
         include_dirs += build_env.pip_cuda_include_dirs()
         define_macros.append(("VIPRIORS_WITH_CUDA", None))
     module = extension(

@@ -4,6 +4,10 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <optional>
+
+#include "mix_semantics.h"
+
 namespace vipriors {
 
 inline void check_images_nhwc(const at::Tensor& images, const char* op) {
@@ -49,13 +53,19 @@ inline void check_per_sample(const at::Tensor& t, const at::Tensor& images, cons
   TORCH_CHECK(t.is_contiguous(), op, ": ", name, " must be contiguous");
 }
 
-constexpr int64_t kMaxRegions = 4;
-constexpr int64_t kRegionFields = 7;  // src, y0, x0, y1, x1, oy, ox
+inline void check_sia_args(const at::Tensor& images, const at::Tensor& sia_mask, const at::Tensor& sia_shift,
+                           const at::Tensor& sia_stretch) {
+  const char* op = "vipriors::sia_affine";
+  check_images_nhwc(images, op);
+  const int64_t B = images.size(0);
+  check_per_sample(sia_mask, images, "sia_mask", at::kBool, {B}, op);
+  check_per_sample(sia_shift, images, "sia_shift", at::kFloat, {B, 3}, op);
+  check_per_sample(sia_stretch, images, "sia_stretch", at::kFloat, {B, 3}, op);
+}
 
 inline void check_mix_args(const at::Tensor& images, const at::Tensor& regions, const at::Tensor& blend_src,
-                           const at::Tensor& blend_weight, const at::Tensor& sia_mask, const at::Tensor& sia_shift,
-                           const at::Tensor& sia_stretch, const at::Tensor& mean, const at::Tensor& std,
-                           at::ScalarType dtype) {
+                           const at::Tensor& blend_weight, const std::optional<at::Tensor>& sia_coef,
+                           const at::Tensor& mean, const at::Tensor& std, at::ScalarType dtype) {
   const char* op = "vipriors::mix_normalize";
   check_images_nhwc(images, op);
   const int64_t B = images.size(0);
@@ -65,9 +75,7 @@ inline void check_mix_args(const at::Tensor& images, const at::Tensor& regions, 
   check_per_sample(regions, images, "regions", at::kInt, regions.sizes(), op);
   check_per_sample(blend_src, images, "blend_src", at::kInt, {B}, op);
   check_per_sample(blend_weight, images, "blend_weight", at::kFloat, {B}, op);
-  check_per_sample(sia_mask, images, "sia_mask", at::kBool, {B}, op);
-  check_per_sample(sia_shift, images, "sia_shift", at::kFloat, {B, 3}, op);
-  check_per_sample(sia_stretch, images, "sia_stretch", at::kFloat, {B, 3}, op);
+  if (sia_coef.has_value()) check_per_sample(*sia_coef, images, "sia_coef", at::kFloat, {2, B, 3}, op);
   check_channel_vector(mean, images, "mean", op);
   check_channel_vector(std, images, "std", op);
   check_output_dtype(dtype, op);

@@ -35,11 +35,11 @@ def mix_table(doc: dict) -> list[str]:
         speedup = f"{c['speedup_vs_fastest_peer']:.2f}x" if "speedup_vs_fastest_peer" in c else "-"
         lines.append(f"| {c['mode']} | {c['ours_fp32_ms']:.1f} ms | {c['ours_bf16_ms']:.1f} ms | {c['copy_fp32_ms']:.1f} ms | "
                      f"{c['ours_fp32_vs_copy']:.2f} | {peer} | {speedup} |")
-    bandwidth = [c for c in doc["comparisons"] if "copy_uint8_to_fp32_gb_per_s" in c]
-    if bandwidth:
-        ours = {r["name"]: r.get("achieved_gb_per_s") for r in doc["results"] if r.get("ours")}
-        lines += ["", f"Device copy: {bandwidth[0]['copy_uint8_to_fp32_gb_per_s']} GB/s; ours: " +
-                  ", ".join(f"{k.split(' ')[1]} {v} GB/s" for k, v in ours.items() if k.endswith("fp32"))]
+    bandwidth = [c for c in doc["comparisons"] if "copy_gb_per_s" in c]
+    if bandwidth and doc["environment"].get("gpu"):
+        b = bandwidth[0]
+        lines += ["", f"Bandwidth (bytes read + written per second): a device-to-device copy {b['copy_gb_per_s']} GB/s; "
+                      f"ours, CutMix to bf16, {b['cutmix_bf16_gb_per_s']} GB/s ({100 * b['cutmix_bf16_of_copy']:.0f}% of the copy)."]
     return lines
 
 

@@ -12,7 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_dry_run_completes_every_step(tmp_path):
     import sys
 
-    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable, BUDGET="1500")
     result = subprocess.run(["bash", os.path.join(REPO, "scripts", "device_check.sh"), "--dry-run"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -22,3 +22,17 @@ def test_dry_run_completes_every_step(tmp_path):
     assert all(s["status"] == "ok" for s in summary["steps"])
     assert json.loads((tmp_path / "mix.json").read_text())["benchmark"] == "mix"
     assert list((tmp_path / "build" / "vipriors").glob("_C*.so")), "the build step produced no extension"
+    files = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert files == ["device-check.log", "mix.json", "summary.json", "train_step.json"]  # a lent GPU returns <= 8
+    assert "== mix_benchmark" in (tmp_path / "device-check.log").read_text()
+
+
+def test_every_step_is_capped_by_the_budget(tmp_path):
+    import sys
+
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable, BUDGET="5")
+    result = subprocess.run(["bash", os.path.join(REPO, "scripts", "device_check.sh"), "--dry-run"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert result.returncode == 0 and summary["budget_seconds"] == 5
+    assert {s["status"] for s in summary["steps"]} == {"skipped"}

@@ -23,8 +23,8 @@ def constants(device="cpu"):
 
 def run_both(x, plan, dtype):
     mean, std = constants(x.device)
-    out = ops.mix_normalize(x, *plan.op_args(), mean, std, dtype)
-    ref = ops.mix_normalize_reference(x, *plan.op_args(), mean, std, dtype)
+    out = ops.mix_inputs(x, plan, mean, std, dtype)
+    ref = ops.mix_inputs_reference(x, plan, mean, std, dtype)
     return out, ref
 
 
@@ -103,24 +103,12 @@ def handmade_plan(batch, regions):
     rows = torch.tensor(regions, dtype=torch.int32).view(batch, -1, 7)
     return mixing.MixPlan(
         "handmade", rows, torch.full((batch,), -1, dtype=torch.int32), torch.ones(batch),
-        torch.zeros(batch, dtype=torch.bool), torch.ones(batch, 3), torch.ones(batch, 3),
         torch.zeros(batch, 4, dtype=torch.long), torch.zeros(batch, 4))
 
 
-@pytest.mark.parametrize(
-    "regions",
-    [
-        [[1, 0, 0, 6, 7, 0, 0], [0, 0, 0, 6, 7, 0, 0]],  # full-image boxes
-        [[1, 0, 0, 0, 0, 0, 0], [0, 3, 3, 3, 5, 0, 0]],  # zero-area boxes
-        [[1, 0, 5, 6, 7, 0, 0], [0, 5, 0, 6, 2, 0, 0]],  # touching the right and bottom borders
-        [[1, -4, -4, 2, 3, 0, 0], [0, 4, 5, 99, 99, 0, 0]],  # beyond the borders: clipped
-        [[1, 0, 0, 6, 7, 50, -50], [-1, 1, 1, 3, 3, 0, 0]],  # offsets out of the source: clamped; a fill
-        [[7, 0, 0, 3, 3, 0, 0], [-9, 2, 2, 4, 4, 1, 1]],  # source index out of the batch: clamped
-    ],
-)
 @pytest.mark.parametrize("dtype", ops.OUTPUT_DTYPES)
-def test_edge_boxes_match_the_reference(regions, dtype):
-    plan = handmade_plan(2, [regions[0], regions[1]])
+def test_edge_boxes_match_the_reference(edge_boxes, dtype):
+    plan = handmade_plan(2, edge_boxes)
     out, ref = run_both(images(2, 6, 7, seed=5), plan, dtype)
     assert torch.equal(out, ref)
 
@@ -136,7 +124,7 @@ def test_mixup_blends_two_reads():
     x = images(2, 4, 5)
     mean, std = torch.zeros(3), torch.ones(3)
     plan = mixing.plan_mixup(torch.tensor([0, 1]), 4, 5, alpha=0.4)
-    out = ops.mix_normalize(x, *plan.op_args(), mean, std, torch.float32)
+    out = ops.mix_inputs(x, plan, mean, std, torch.float32)
     lam = plan.blend_weight[0]
     partner = plan.blend_src[0].long()
     expected = lam * x[0].float() + (1 - lam) * x[partner].float()
@@ -166,7 +154,7 @@ def test_sia_sets_the_requested_mean_and_std_and_leaves_others_alone():
     plan = mixing.draw("none", labels, 40, 50, settings, stubborn)
     assert plan.sia_mask.tolist() == [True, False, True]
     zero, one = torch.zeros(3), torch.ones(3)
-    out = ops.mix_normalize(x, *plan.op_args(), zero, one, torch.float32).permute(0, 2, 3, 1)
+    out = ops.mix_inputs(x, plan, zero, one, torch.float32).permute(0, 2, 3, 1)
     source = x.double()
     for i in (0, 2):
         for c in range(3):
@@ -208,27 +196,43 @@ def test_opcheck_cpu(mode):
     torch.manual_seed(0)
     plan = mixing.draw(mode, torch.arange(3), 5, 6, EVERYTHING, torch.ones(3, dtype=torch.bool))
     mean, std = constants()
-    torch.library.opcheck(torch.ops.vipriors.mix_normalize.default,
-                          (images(3, 5, 6), *plan.op_args(), mean, std, torch.bfloat16))
+    x = images(3, 5, 6)
+    torch.library.opcheck(torch.ops.vipriors.sia_affine.default, (x, *plan.sia_args()))
+    coef = ops.sia_affine(x, *plan.sia_args())
+    for sia in (coef, None):
+        torch.library.opcheck(torch.ops.vipriors.mix_normalize.default, (x, *plan.op_args(), sia, mean, std, torch.bfloat16))
+
+
+def test_sia_affine_matches_its_reference_and_only_masked_images_change():
+    torch.manual_seed(0)
+    x = images(5, 7, 9)
+    x[3, :, :, 1] = 42  # a constant channel keeps the identity
+    plan = mixing.draw("none", torch.arange(5), 7, 9, EVERYTHING, torch.tensor([True, False, True, True, True]))
+    coef = ops.sia_affine(x, *plan.sia_args())
+    assert torch.equal(coef, ops.sia_affine_reference(x, *plan.sia_args()))
+    assert coef.shape == (2, 5, 3) and torch.equal(coef[:, 1], torch.tensor([[1.0] * 3, [0.0] * 3]))
+    assert coef[0, 3, 1] == 1 and coef[1, 3, 1] == 0 and coef[0, 0].ne(1).any()
 
 
 def test_bad_plans_are_explained():
     x = images(2, 4, 4)
     mean, std = constants()
     plan = mixing.plan_none(torch.arange(2), 4, 4)
-    args = list(plan.op_args())
+    args = list(plan.op_args()) + [None]
     cases = [
         (0, plan.regions.long(), "regions must be Int"),
         (0, plan.regions[:, :, :6].contiguous(), r"regions must be \[B, R, 7\]"),
         (0, plan.regions.expand(2, 5, 7).contiguous(), "1 <= R <= 4"),
         (1, plan.blend_src[:1], "blend_src must have shape"),
-        (4, plan.sia_shift.double(), "sia_shift must be Float"),
+        (3, torch.ones(2, 3), r"sia_coef must have shape \[2, 2, 3\]"),
     ]
     for index, value, message in cases:
         bad = list(args)
         bad[index] = value
         with pytest.raises(RuntimeError, match=message):
             ops.mix_normalize(x, *bad, mean, std)
+    with pytest.raises(RuntimeError, match="sia_shift must be Float"):
+        ops.sia_affine(x, torch.ones(2, dtype=torch.bool), torch.ones(2, 3, dtype=torch.float64), torch.ones(2, 3))
 
 
 def test_compiles_fullgraph_with_the_plan_drawn_inside():
@@ -237,7 +241,7 @@ def test_compiles_fullgraph_with_the_plan_drawn_inside():
 
     def training_input(x, labels):
         plan = mixing.draw("cutmix", labels, x.shape[1], x.shape[2], EVERYTHING, stubborn)
-        return ops.mix_normalize(x, *plan.op_args(), mean, std, torch.bfloat16), plan.target_weight
+        return ops.mix_inputs(x, plan, mean, std, torch.bfloat16), plan.target_weight
 
     compiled = torch.compile(training_input, fullgraph=True, dynamic=False)
     x, labels = images(4, 8, 9), torch.tensor([0, 1, 2, 0])
@@ -274,9 +278,10 @@ def test_cuda_matches_cpu_on_the_same_plan(mode, size, dtype):
     x = images(*size, seed=1)
     plan = mixing.draw(mode, torch.arange(size[0]) % 3, size[1], size[2], EVERYTHING, torch.tensor([True, False, True]))
     mean, std = constants()
-    cpu = ops.mix_normalize(x, *plan.op_args(), mean, std, dtype)
-    cuda_plan = [t.cuda() for t in plan.op_args()]
-    gpu = ops.mix_normalize(x.cuda(), *cuda_plan, mean.cuda(), std.cuda(), dtype)
+    cpu = ops.mix_inputs(x, plan, mean, std, dtype)
+    on_gpu = plan._replace(**{k: v.cuda() for k, v in plan._asdict().items() if isinstance(v, torch.Tensor)})
+    assert torch.equal(ops.sia_affine(x.cuda(), *on_gpu.sia_args()).cpu(), ops.sia_affine(x, *plan.sia_args()))
+    gpu = ops.mix_inputs(x.cuda(), on_gpu, mean.cuda(), std.cuda(), dtype)
     assert torch.equal(gpu.cpu(), cpu)
 
 
@@ -286,5 +291,7 @@ def test_cuda_opcheck_and_plan_on_device():
     labels = torch.arange(4, device="cuda")
     plan = mixing.draw("ricap", labels, 16, 16, EVERYTHING, torch.ones(4, dtype=torch.bool, device="cuda"))
     mean, std = constants("cuda")
+    x = images(4, 16, 16, device="cuda")
+    torch.library.opcheck(torch.ops.vipriors.sia_affine.default, (x, *plan.sia_args()))
     torch.library.opcheck(torch.ops.vipriors.mix_normalize.default,
-                          (images(4, 16, 16, device="cuda"), *plan.op_args(), mean, std, torch.bfloat16))
+                          (x, *plan.op_args(), ops.sia_affine(x, *plan.sia_args()), mean, std, torch.bfloat16))

@@ -27,14 +27,20 @@ class MixPlan(NamedTuple):
     regions: torch.Tensor  # int32 [B, R, 7]: (src, y0, x0, y1, x1, oy, ox)
     blend_src: torch.Tensor  # int32 [B], -1 for no blend
     blend_weight: torch.Tensor  # float32 [B]
-    sia_mask: torch.Tensor  # bool [B]
-    sia_shift: torch.Tensor  # float32 [B, 3]
-    sia_stretch: torch.Tensor  # float32 [B, 3]
     target_index: torch.Tensor  # int64 [B, 4]
     target_weight: torch.Tensor  # float32 [B, 4], rows sum to 1
+    # SIA (None without a stubborn set: decided on the host, so no SIA work is launched)
+    sia_mask: torch.Tensor | None = None  # bool [B]
+    sia_shift: torch.Tensor | None = None  # float32 [B, 3]
+    sia_stretch: torch.Tensor | None = None  # float32 [B, 3]
 
     def op_args(self) -> tuple:
-        return (self.regions, self.blend_src, self.blend_weight, self.sia_mask, self.sia_shift, self.sia_stretch)
+        """The plan's arguments of ``ops.mix_normalize`` before the SIA coefficients."""
+        return (self.regions, self.blend_src, self.blend_weight)
+
+    def sia_args(self) -> tuple | None:
+        """The arguments of ``ops.sia_affine`` after the images, or None without SIA."""
+        return None if self.sia_mask is None else (self.sia_mask, self.sia_shift, self.sia_stretch)
 
 
 def choose_mode(settings: MixConfig, rng: random.Random) -> str:
@@ -74,9 +80,6 @@ def _pack(batch, device, mode, regions, targets, weights, blend_src=None, blend_
         regions=regions.to(torch.int32),
         blend_src=(blend_src if blend_src is not None else torch.full((batch,), -1, device=device)).to(torch.int32),
         blend_weight=(blend_weight if blend_weight is not None else torch.ones(batch, device=device)).float().contiguous(),
-        sia_mask=torch.zeros(batch, dtype=torch.bool, device=device),
-        sia_shift=torch.ones(batch, 3, device=device),
-        sia_stretch=torch.ones(batch, 3, device=device),
         target_index=targets.long(),
         target_weight=weights.float(),
     )

@@ -78,26 +78,44 @@ def _normalize_fake(images, mean, std, dtype):
 
 # ------------------------------------------------------------------------- mix_normalize
 
+def sia_affine(images: torch.Tensor, sia_mask: torch.Tensor, sia_shift: torch.Tensor,
+               sia_stretch: torch.Tensor) -> torch.Tensor:
+    """SIA's coefficients, float32 [2, B, 3] (a, then b); ``sia_affine_reference`` is the spec."""
+    return torch.ops.vipriors.sia_affine.default(images, sia_mask, sia_shift, sia_stretch)
+
+
 def mix_normalize(
     images: torch.Tensor,
     regions: torch.Tensor,
     blend_src: torch.Tensor,
     blend_weight: torch.Tensor,
-    sia_mask: torch.Tensor,
-    sia_shift: torch.Tensor,
-    sia_stretch: torch.Tensor,
+    sia_coef: torch.Tensor | None,
     mean: torch.Tensor,
     std: torch.Tensor,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """The fused training-input op; ``mix_normalize_reference`` is its specification.
     Plans come from ``vipriors.mixing``, which also gives the matching label mix."""
-    return torch.ops.vipriors.mix_normalize.default(
-        images, regions, blend_src, blend_weight, sia_mask, sia_shift, sia_stretch, mean, std, dtype
-    )
+    return torch.ops.vipriors.mix_normalize.default(images, regions, blend_src, blend_weight, sia_coef, mean, std, dtype)
 
 
-def sia_coefficients_reference(images, sia_mask, sia_shift, sia_stretch):
+def mix_inputs(images: torch.Tensor, plan, mean: torch.Tensor, std: torch.Tensor,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The model's input for a ``vipriors.mixing.MixPlan``: its SIA coefficients (only when
+    the plan has SIA), then the fused op."""
+    sia = plan.sia_args()
+    coef = sia_affine(images, *sia) if sia is not None else None
+    return mix_normalize(images, *plan.op_args(), coef, mean, std, dtype)
+
+
+def mix_inputs_reference(images, plan, mean, std, dtype=torch.float32):
+    """``mix_inputs`` by the references."""
+    sia = plan.sia_args()
+    coef = sia_affine_reference(images, *sia) if sia is not None else None
+    return mix_normalize_reference(images, *plan.op_args(), coef, mean, std, dtype)
+
+
+def sia_affine_reference(images, sia_mask, sia_shift, sia_stretch):
     """SIA as an affine map per (source image, channel): ``v = clamp(x * a + b, 0, 255)``.
 
     With the channel's mean ``m`` over the whole source image, the requested mean is
@@ -105,14 +123,14 @@ def sia_coefficients_reference(images, sia_mask, sia_shift, sia_stretch):
     ``(x - m) * stretch + m * shift`` gives ``a = stretch`` and ``b = m * (shift - stretch)``
     (``b`` computed in float64 from the exact integer sum, then rounded to float32).
     Images without SIA, and channels with a single value (no spread to stretch), get the
-    identity ``a = 1, b = 0``. Returns float32 ``a, b`` of shape [B, 3].
+    identity ``a = 1, b = 0``. Returns float32 [2, B, 3]: ``a``, then ``b``.
     """
     pixels = images.shape[1] * images.shape[2]
     mean = images.sum(dim=(1, 2), dtype=torch.int64).double() / pixels
     b = (mean * (sia_shift.double() - sia_stretch.double())).float()
     flat = images.amin(dim=(1, 2)) == images.amax(dim=(1, 2))
     identity = flat | ~sia_mask.view(-1, 1)
-    return torch.where(identity, 1.0, sia_stretch), torch.where(identity, 0.0, b)
+    return torch.stack([torch.where(identity, 1.0, sia_stretch), torch.where(identity, 0.0, b)])
 
 
 def paint_reference(regions: torch.Tensor, height: int, width: int):
@@ -139,13 +157,11 @@ def paint_reference(regions: torch.Tensor, height: int, width: int):
     return src.clamp(max=batch - 1), sy.clamp(0, height - 1), sx.clamp(0, width - 1)
 
 
-def mix_normalize_reference(
-    images, regions, blend_src, blend_weight, sia_mask, sia_shift, sia_stretch, mean, std, dtype=torch.float32
-):
+def mix_normalize_reference(images, regions, blend_src, blend_weight, sia_coef, mean, std, dtype=torch.float32):
     """Specification of ``mix_normalize``. All arithmetic in float32, in this order:
 
     1. colour: ``v[i] = clamp(float(x[i]) * a[i] + b[i], 0, 255)`` with the SIA
-       coefficients of ``sia_coefficients_reference`` (identity for most images);
+       coefficients ``sia_coef`` of ``sia_affine_reference`` (none: a = 1, b = 0);
     2. paint: ``v1 = v[src][sy, sx]`` by ``paint_reference``, or ``mean`` where ``src < 0``;
     3. blend: where ``blend_src[i] >= 0``, ``w * v1 + (1 - w) * v[blend_src[i]][y, x]``
        with ``w = blend_weight[i]`` (the partner is read unpainted, at the same position);
@@ -153,7 +169,9 @@ def mix_normalize_reference(
        channels_last.
     """
     batch, height, width, _ = images.shape
-    a, b = sia_coefficients_reference(images, sia_mask, sia_shift, sia_stretch)
+    if sia_coef is None:
+        sia_coef = torch.stack([torch.ones(batch, 3, device=images.device), torch.zeros(batch, 3, device=images.device)])
+    a, b = sia_coef
     value = torch.clamp(images.float() * a.view(batch, 1, 1, 3) + b.view(batch, 1, 1, 3), 0, 255)
     src, sy, sx = paint_reference(regions, height, width)
     painted = value[src.clamp(min=0), sy, sx]
@@ -166,5 +184,10 @@ def mix_normalize_reference(
 
 
 @torch.library.register_fake("vipriors::mix_normalize")
-def _mix_normalize_fake(images, regions, blend_src, blend_weight, sia_mask, sia_shift, sia_stretch, mean, std, dtype):
+def _mix_normalize_fake(images, regions, blend_src, blend_weight, sia_coef, mean, std, dtype):
     return _empty_channels_last(images, dtype)
+
+
+@torch.library.register_fake("vipriors::sia_affine")
+def _sia_affine_fake(images, sia_mask, sia_shift, sia_stretch):
+    return images.new_empty((2, images.shape[0], 3), dtype=torch.float32)

@@ -54,7 +54,7 @@ def show(args: argparse.Namespace) -> int:
     rows = [("decoded", images)]
     for mode in mixing.MODES:
         plan = mixing.draw(mode, labels, args.size, args.size, settings, stubborn if mode == "none" else None)
-        pixels = ops.mix_normalize(images, *plan.op_args(), mean, unit, torch.float32) + mean.view(1, 3, 1, 1)
+        pixels = ops.mix_inputs(images, plan, mean, unit, torch.float32) + mean.view(1, 3, 1, 1)
         rows.append((f"{mode} + SIA" if mode == "none" else mode, pixels.permute(0, 2, 3, 1).round().clamp(0, 255).byte()))
 
     label_width, n = 110, images.shape[0]

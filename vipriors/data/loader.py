@@ -66,8 +66,6 @@ class TrainBatches:
 
     def __init__(self, samples: Samples, *, batch_size: int, image_size: int, augment: AugmentConfig, device: torch.device,
                  threads: int, seed: int, shard: Shard = Shard(), pipeline_batch: int = 0, pipelines: int = 1):
-        if pipelines < 1:
-            raise ValueError(f"pipelines must be 1 or more, got {pipelines}")
         self.samples, self.batch_size, self.image_size, self.augment = samples, batch_size, image_size, augment
         self.device, self.threads, self.seed, self.shard = device, threads, seed, shard
         self.steps_per_epoch = (len(samples) // shard.count) // batch_size

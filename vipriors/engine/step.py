@@ -25,7 +25,7 @@ class TrainStep:
     def inputs(self, images: torch.Tensor, labels: torch.Tensor, mode: str, stubborn: torch.Tensor | None):
         """The training input and its label mix, in one pass of the fused op."""
         plan = mixing.draw(mode, labels, images.shape[1], images.shape[2], self.mix, stubborn)
-        x = ops.mix_normalize(images, *plan.op_args(), self.mean, self.std, self.amp or torch.float32)
+        x = ops.mix_inputs(images, plan, self.mean, self.std, self.amp or torch.float32)
         x = x if self.memory_format is torch.channels_last else x.contiguous()
         return x, plan.target_index, plan.target_weight
 
