@@ -59,7 +59,8 @@ if [[ $DRY -eq 1 ]]; then
   echo "device_check: no GPU (or --dry-run): CUDA steps skipped, CPU toy sizes" | tee -a "$LOG"
   step environment 60 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'gpu', torch.cuda.is_available())"
   # Built beside the results, not in place: a dry run never replaces the package's extension.
-  step build 900 env TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" "$PY" setup.py build_ext \
+  # CPU kernels only: `make setup` compiles the CUDA ones wherever a toolkit is found.
+  step build 900 env VIPRIORS_CPU_ONLY=1 "$PY" setup.py build_ext \
        --build-lib "$OUT/build" --build-temp "$OUT/build-temp"
   step mix_benchmark 300 "$PY" benchmarks/mix.py --device cpu --batch 4 --size 32 --classes 10 --runs 1 --out "$OUT/mix.json"
   step train_step 300 "$PY" benchmarks/train_step.py --device cpu --archs pyramidnet56_a48_cifar --size 16 --batch 4 \

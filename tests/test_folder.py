@@ -36,3 +36,9 @@ def test_evaluation_split_may_lack_a_class(tmp_path):
     make_tree(tmp_path / "val", {"b": ["1.jpg"]})
     samples = folder.scan(str(tmp_path / "val"), ("a", "b"))
     assert samples.labels == (1,)
+
+
+def test_a_file_list_that_is_not_text_is_refused(tmp_path):
+    (tmp_path / "list.txt").write_bytes(b"\xff\xfe\x00\x01binary")
+    with pytest.raises(folder.DatasetError, match="not a UTF-8 text file"):
+        folder.scan_splits(str(tmp_path), "list.txt")

@@ -86,8 +86,11 @@ def scan(root: str, classes: tuple[str, ...] | None = None) -> Samples:
 def read_file_list(path: str, root: str, classes: tuple[str, ...] | None = None) -> Samples:
     """A text file of image paths (absolute, or relative to ``root``), one per line; the
     class of each image is the name of its folder. Blank lines and ``#`` comments are skipped."""
-    with open(path) as f:
-        entries = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    try:
+        with open(path, encoding="utf-8") as f:
+            entries = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not a UTF-8 text file; a file list has one image path per line") from None
     files = [e if os.path.isabs(e) else os.path.join(root, e) for e in entries]
     missing = [f for f in files if not os.path.isfile(f)]
     if missing:
