@@ -1,7 +1,7 @@
 """Data-efficient CIFAR-10 on a CPU, end to end: subset, members, predictions, ensemble.
 
     python scripts/cifar10_recipe.py                 # the recipe: every member, then the ensemble
-    python scripts/cifar10_recipe.py --ablation      # the README's ablation chain instead (30 epochs)
+    python scripts/cifar10_recipe.py --ablation      # the ablation chain of docs/recipes/cifar10-500.md instead
     python scripts/cifar10_recipe.py --ablation ablation-18ep.yaml   # the same at 18 epochs
     python scripts/cifar10_recipe.py --recipe members-resnet9.yaml   # another set of members
 
