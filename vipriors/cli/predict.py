@@ -21,9 +21,10 @@ from .. import ops, predictions, tta
 from ..data import folder, synthetic
 from ..data.dataset import scan_for_bad_files
 from ..engine import autos, checkpoint, distributed
+from ..engine.metrics import top1
 from ..errors import UserError
 from ..files import list_images
-from ..models import create_model, memory_format, preferred_memory_format
+from ..models import create_model, memory_format
 from . import guarded
 
 
@@ -84,13 +85,12 @@ def predict(args: argparse.Namespace) -> int:
     root = args.data or settings["root"] or synthetic.ensure_dataset()
     path = args.split if os.path.isdir(args.split) else os.path.join(root, args.split)
     samples, ids, labels = load_samples(path, classes)
-    scan_for_bad_files([samples], path, distributed.init("cpu"), skip=False,
+    scan_for_bad_files([samples], path, distributed.DistEnv(0, 1, 0, device), skip=False,
                        fix="Fix or remove these files, then predict again.")
 
     model = create_model(settings["arch"], num_classes=len(classes))
     model.load_state_dict(state["ema"] if args.ema else state["model"])
-    fmt_name = settings["memory_format"]
-    fmt = memory_format(preferred_memory_format(settings["arch"], device.type) if fmt_name == "auto" else fmt_name)
+    fmt = memory_format(autos.memory_format_for(settings["memory_format"], settings["arch"], device.type))
     model = model.to(device, memory_format=fmt).eval()
     amp = autos.autocast_dtype(autos.amp_for(settings["amp"], device.type))
     mean = ops.channel_constants(settings["mean"], device, "mean")
@@ -113,10 +113,9 @@ def predict(args: argparse.Namespace) -> int:
     out = args.out or os.path.join(run_dir, f"{split_name}{'' if args.tta == 'none' else '-' + args.tta}.npz")
     name = args.model_name or os.path.basename(run_dir)
     predictions.save(out, ids, probs, labels, classes, name, state["config"])
-    written = predictions.load(out)
     message = f"wrote {out}: {len(ids)} images, {len(classes)} classes"
-    if written.has_labels:
-        message += f", top-1 {100 * written.accuracy():.2f}%"
+    if (labels >= 0).all():
+        message += f", top-1 {100 * top1(probs, labels):.2f}%"
     print(message)
     return 0
 

@@ -38,6 +38,11 @@ def amp_for(requested: str, device: str) -> str:
     return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "off"
 
 
+def memory_format_for(requested: str, arch: str, device: str) -> str:
+    """"channels_last" or "contiguous" for --memory-format ``requested`` (auto: the one measured fastest)."""
+    return preferred_memory_format(arch, device) if requested == "auto" else requested
+
+
 def autocast_dtype(amp: str) -> torch.dtype | None:
     """The autocast dtype of a resolved --amp, or None for full float32."""
     return AMP_DTYPES[amp]
@@ -64,11 +69,9 @@ def resolve(config: TrainConfig) -> TrainConfig:
     _check_paths(config)
     device = device_type(config.runtime.device)
     compile_on = config.runtime.compile == "on" or (config.runtime.compile == "auto" and device == "cuda")
-    memory_format = config.model.memory_format
-    if memory_format == "auto":
-        memory_format = preferred_memory_format(config.model.arch, device)
     # On a CPU the compile time (minutes on few cores) outweighs its gain for short runs: auto is off there.
     config = config.replace("runtime", device=device, amp=amp_for(config.runtime.amp, device),
                             compile="on" if compile_on else "off")
-    config = config.replace("model", memory_format=memory_format)
+    model = config.model
+    config = config.replace("model", memory_format=memory_format_for(model.memory_format, model.arch, device))
     return config.replace("augment", train_resize=resolve_resize(config.augment.train_resize, device == "cuda"))
