@@ -32,6 +32,7 @@ def one_line_error(capsys, tool, *words):
     (["--skip-bad-files", "--check-data", "false"], ["--skip-bad-files true: needs the scan"]),
     (["--init-from", "nowhere.pt"], ["--init-from nowhere.pt: no such checkpoint file"]),
     (["--stubborn-file", "nowhere.json"], ["--stubborn-file nowhere.json: no such file"]),
+    (["--class-names", "nowhere.tsv"], ["--class-names nowhere.tsv: no such file"]),
     (["--config", "nowhere.yaml"], ["--config nowhere.yaml: No such file"]),
     (["--resume", "nowhere"], ["--resume nowhere: not a run folder"]),
 ])

@@ -131,6 +131,8 @@ class DataConfig(_Section):
                                flag="--data")
     train_split: str = setting("train", "sub-folder(s) trained on, comma-separated (e.g. train,val), or a file listing image paths")
     val_split: str = setting("val", "sub-folder evaluated on")
+    class_names: str | None = setting(None, "names file, one 'folder<TAB>words' line per class (Tiny-ImageNet's and "
+                                            "ImageNet's format): per-class reports and predictions carry the words")
     image_size: int = setting(224, "training and evaluation resolution (px)", COUNT)
     batch_size: int = setting(128, "images per step per process", COUNT)
     crop_pct: float = setting(0.875, "evaluation: resize the shorter side to size / crop_pct, centre crop",
@@ -382,8 +384,8 @@ def from_dict(values: dict) -> TrainConfig:
     return TrainConfig(**{section: hints[section](**kw) for section, kw in sections.items()})
 
 
-def load_yaml(path: str, what: str = "--config") -> dict:
-    """A recipe or saved config as a dict of sections; a file that is not one is refused."""
+def read_yaml(path: str, what: str):
+    """The YAML document in ``path``; a file that cannot be read as YAML is refused, naming ``what``."""
     try:
         with open(path, encoding="utf-8") as f:
             values = yaml.safe_load(f)
@@ -395,6 +397,12 @@ def load_yaml(path: str, what: str = "--config") -> dict:
         mark = getattr(error, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{what} {path}: not valid YAML{line} ({getattr(error, 'problem', None) or error})") from None
+    return values
+
+
+def load_yaml(path: str, what: str = "--config") -> dict:
+    """A recipe or saved config as a dict of sections; a file that is not one is refused."""
+    values = read_yaml(path, what)
     if values is None:
         return {}
     if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
@@ -414,8 +422,8 @@ def save_yaml(config: TrainConfig, path: str) -> None:
     write_text_atomic(path, yaml.safe_dump(plain(to_dict(config)), sort_keys=False))
 
 
-def build_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def build_parser(description: str, parser_class=argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = parser_class(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--config", help=f"YAML recipe (sections {'/'.join(SECTIONS)}); flags override it")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     defaults = to_dict(TrainConfig())

@@ -7,6 +7,7 @@ One ``.npz`` per model and split:
   classes  str [C]          class names in index order (sorted folder names)
   model    str              a name for the model (the run folder by default)
   config   str              the run's resolved configuration, as JSON
+  class_words  str [C]      optional: each class's words from the run's names file ("" where none)
 """
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ class Predictions:
     model: str
     config: dict
     path: str = ""
+    class_words: np.ndarray | None = None  # [C] words of each class, "" where none
+
+    def __post_init__(self):
+        if self.class_words is None:
+            self.class_words = np.full(len(self.classes) if np.ndim(self.classes) else 0, "", dtype=str)
 
     @property
     def has_labels(self) -> bool:
@@ -45,11 +51,12 @@ class Predictions:
         return top1(self.probs, self.labels)
 
 
-def save(path: str, ids, probs, labels, classes, model: str, config: dict) -> None:
+def save(path: str, ids, probs, labels, classes, model: str, config: dict, class_words=None) -> None:
+    words = {} if class_words is None or not any(class_words) else {"class_words": np.asarray(class_words, dtype=str)}
     write_atomic(path, lambda f: np.savez_compressed(
         f, ids=np.asarray(ids, dtype=str), probs=np.asarray(probs, dtype=np.float16),
         labels=np.asarray(labels, dtype=np.int64), classes=np.asarray(classes, dtype=str),
-        model=np.asarray(model), config=np.asarray(json.dumps(config))), binary=True)
+        model=np.asarray(model), config=np.asarray(json.dumps(config)), **words), binary=True)
 
 
 def load(path: str) -> Predictions:
@@ -60,16 +67,16 @@ def load(path: str) -> Predictions:
                 raise PredictionFileError(f"{path}: not a vipriors prediction file (no {', '.join(sorted(missing))}); "
                                           "make one with scripts/predict.py")
             p = Predictions(f["ids"], f["probs"].astype(np.float32), f["labels"], f["classes"], str(f["model"]),
-                            json.loads(str(f["config"])), path)
+                            json.loads(str(f["config"])), path, f["class_words"] if "class_words" in f.files else None)
     except PredictionFileError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
         raise PredictionFileError(f"{path}: cannot read it as a prediction file ({error or type(error).__name__}); "
                                   "predict again with scripts/predict.py") from None
     n, c = p.probs.shape if p.probs.ndim == 2 else (-1, -1)
-    if n < 0 or len(p.ids) != n or len(p.labels) != n or len(p.classes) != c:
+    if n < 0 or len(p.ids) != n or len(p.labels) != n or len(p.classes) != c or len(p.class_words) != c:
         raise PredictionFileError(f"{path}: inconsistent shapes: ids {p.ids.shape}, probs {p.probs.shape}, "
-                                  f"labels {p.labels.shape}, classes {p.classes.shape}")
+                                  f"labels {p.labels.shape}, classes {p.classes.shape}, class_words {p.class_words.shape}")
     if n == 0 or c == 0:
         raise PredictionFileError(f"{path}: holds no predictions ({n} images, {c} classes); predict a split with images")
     if not np.isfinite(p.probs).all():

@@ -112,7 +112,7 @@ def predict(args: argparse.Namespace) -> int:
     split_name = os.path.basename(os.path.normpath(path))
     out = args.out or os.path.join(run_dir, f"{split_name}{'' if args.tta == 'none' else '-' + args.tta}.npz")
     name = args.model_name or os.path.basename(run_dir)
-    predictions.save(out, ids, probs, labels, classes, name, state["config"])
+    predictions.save(out, ids, probs, labels, classes, name, state["config"], state.get("class_words"))
     message = f"wrote {out}: {len(ids)} images, {len(classes)} classes"
     if (labels >= 0).all():
         message += f", top-1 {100 * top1(probs, labels):.2f}%"

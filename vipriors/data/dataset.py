@@ -13,7 +13,7 @@ from ..config import TrainConfig
 from ..engine import distributed
 from ..engine.report import stubborn_from_file
 from ..errors import UserError
-from . import check, folder, synthetic
+from . import check, class_names, folder, synthetic
 from .pipeline import Shard
 
 
@@ -24,6 +24,7 @@ class TrainingData:
     val: folder.Samples
     notes: list[str]
     stubborn: list[str]  # class names SIA starts with (from --stubborn-file)
+    class_words: tuple[str, ...]  # each class's words from --class-names ("" without one)
     train_batches: object  # loader.TrainBatches
     val_loader: object  # loader.DaliLoader
 
@@ -70,6 +71,7 @@ def prepare(config: TrainConfig, env: distributed.DistEnv) -> TrainingData:
     train = folder.scan_splits(root, data.train_split)
     val = folder.scan_splits(root, data.val_split, train.classes)
     _check_batch_size(config, train, env, root)
+    class_words = class_names.words_for(train.classes, data.class_names)
     stubborn = []
     if config.mix.stubborn_file:
         stubborn = stubborn_from_file(config.mix.stubborn_file, train.classes, config.mix.stubborn_classes)
@@ -89,4 +91,4 @@ def prepare(config: TrainConfig, env: distributed.DistEnv) -> TrainingData:
         pipelines=data.data_pipelines)
     val_loader = eval_loader(val, batch_size=data.batch_size, image_size=data.image_size, crop_pct=data.crop_pct,
                              device=env.device, threads=data.data_threads, shard=shard)
-    return TrainingData(root, train, val, notes, stubborn, train_batches, val_loader)
+    return TrainingData(root, train, val, notes, stubborn, class_words, train_batches, val_loader)

@@ -51,7 +51,8 @@ def autocast_dtype(amp: str) -> torch.dtype | None:
 def _check_paths(config: TrainConfig) -> None:
     named = [("--data", config.data.root, os.path.isdir, "no such folder"),
              ("--init-from", config.optim.init_from, os.path.isfile, "no such checkpoint file"),
-             ("--stubborn-file", config.mix.stubborn_file, os.path.isfile, "no such file")]
+             ("--stubborn-file", config.mix.stubborn_file, os.path.isfile, "no such file"),
+             ("--class-names", config.data.class_names, os.path.isfile, "no such file")]
     for flag, path, exists, problem in named:
         if path is not None and not exists(path):
             raise ConfigError(f"{flag} {path}: {problem}")

@@ -6,28 +6,34 @@ import os
 
 from PIL import Image, ImageDraw
 
+from ..data import class_names
 from ..errors import UserError
 from ..files import write_atomic, write_text_atomic
 
 
-def write_per_class(run_dir: str, classes, accuracy, counts, epoch: int, worst: int = 25) -> None:
-    """per_class_accuracy.json (every class) and worst_classes.png (the ``worst`` lowest)."""
+def write_per_class(run_dir: str, classes, accuracy, counts, epoch: int, words=None, worst: int = 25) -> None:
+    """per_class_accuracy.json (every class, keyed by folder name, with each class's words
+    from the names file when there is one) and worst_classes.png (the ``worst`` lowest)."""
+    words = dict(zip(classes, words or ("",) * len(classes)))
     table = {name: round(acc, 4) for name, acc, n in zip(classes, accuracy, counts) if n > 0}
-    write_text_atomic(os.path.join(run_dir, "per_class_accuracy.json"),
-                      json.dumps({"epoch": epoch, "per_class_top1": table}, indent=1))
+    content = {"epoch": epoch, "per_class_top1": table}
+    if any(words.values()):
+        content["class_words"] = {name: words[name] for name in table}
+    write_text_atomic(os.path.join(run_dir, "per_class_accuracy.json"), json.dumps(content, indent=1))
     ranked = sorted(table.items(), key=lambda item: (item[1], item[0]))[:worst]
-    bar_chart(ranked, f"epoch {epoch}: the {len(ranked)} classes of lowest validation top-1",
+    bar_chart([(class_names.label(name, words[name]), value) for name, value in ranked],
+              f"epoch {epoch}: the {len(ranked)} classes of lowest validation top-1",
               os.path.join(run_dir, "worst_classes.png"))
 
 
-def bar_chart(rows, title: str, path: str, width: int = 720, row: int = 20) -> None:
-    label_width = 220
+def bar_chart(rows, title: str, path: str, width: int = 900, row: int = 20) -> None:
+    label_width = 400
     image = Image.new("RGB", (width, 30 + row * len(rows)), "white")
     draw = ImageDraw.Draw(image)
     draw.text((8, 8), title, fill="black")
     for i, (name, value) in enumerate(rows):
         y = 30 + i * row
-        draw.text((8, y + 4), name[:34], fill="black")
+        draw.text((8, y + 4), name[:64], fill="black")
         length = int((width - label_width - 60) * value)
         draw.rectangle([label_width, y + 3, label_width + max(length, 1), y + row - 3], fill=(200, 70, 60))
         draw.text((label_width + length + 6, y + 4), f"{100 * value:.1f}%", fill="black")

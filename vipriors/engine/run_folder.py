@@ -121,9 +121,9 @@ class RunFolder:
         if best is not None:
             checkpoint.save(best, self.file("best.pt"))
 
-    def write_per_class(self, classes, evaluation: dict, epoch: int) -> None:
+    def write_per_class(self, classes, words, evaluation: dict, epoch: int) -> None:
         if self.env.is_main:
-            report.write_per_class(self.path, classes, evaluation["per_class"], evaluation["class_counts"], epoch)
+            report.write_per_class(self.path, classes, evaluation["per_class"], evaluation["class_counts"], epoch, words)
 
     def scalars(self, values: dict, epoch: int) -> None:
         if self.tensorboard:

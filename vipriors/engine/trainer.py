@@ -114,7 +114,8 @@ class Trainer:
             f"  batch {global_batch} (global), peak lr {self.peak_lr:.4g}, {config.optim.epochs} epochs; "
             f"run folder {self.run.path}" + "".join(f"\n  note: {n}" for n in data.notes)
         )
-        self.run.log.record("start", config=to_dict(config), data_root=data.root, notes=data.notes,
+        self.run.log.record("start", config=to_dict(config), data_root=data.root, train_images=len(data.train),
+                            val_images=len(data.val), notes=data.notes,
                             world_size=self.env.world_size, device=str(self.device),
                             params=count_parameters(self.model_core), start_epoch=self.epoch, start_step=self.epoch_step)
 
@@ -134,7 +135,8 @@ class Trainer:
             "ema": self.ema.module.state_dict() if self.ema else None,
             "epoch": self.epoch, "epoch_step": self.epoch_step, "step": self.step, "partial": dict(self.partial),
             "best_top1": self.best_top1, "best_epoch": self.best_epoch, "stubborn": self.stubborn.cpu(),
-            "classes": list(self.classes), "config": to_dict(self.config), "rng": rng, "world_size": self.env.world_size,
+            "classes": list(self.classes), "class_words": list(self.data.class_words), "config": to_dict(self.config),
+            "rng": rng, "world_size": self.env.world_size,
         }
 
     def _save(self, improved: bool = False) -> None:
@@ -143,7 +145,7 @@ class Trainer:
         keep = f"epoch_{self.epoch}.pt" if every and self.epoch_step == 0 and self.epoch % every == 0 else None
         best = None
         if improved:
-            best = {k: state[k] for k in ("model", "ema", "classes", "config", "best_top1")}
+            best = {k: state[k] for k in ("model", "ema", "classes", "class_words", "config", "best_top1")}
             best["epoch"] = self.best_epoch
         self.run.save(state, best=best, keep_as=keep)
 
@@ -315,7 +317,7 @@ class Trainer:
                 improved = evaluation["top1"] > self.best_top1
                 if improved:
                     self.best_top1, self.best_epoch = evaluation["top1"], epoch
-                self.run.write_per_class(self.classes, evaluation, epoch + 1)
+                self.run.write_per_class(self.classes, self.data.class_words, evaluation, epoch + 1)
             # The epoch's log line goes before its checkpoint: a resume drops the lines of
             # epochs after its checkpoint, so a kill between the two never loses a line.
             self._log_epoch(epoch, train, evaluation if evaluated else None, ema_eval, stubborn, time.perf_counter() - start)
