@@ -1,0 +1,230 @@
+"""The recipe runner: the shipped recipes load and their members' flags check; bad recipes are
+refused before any work; a whole CPU recipe (members, LS stage, vote, final stage, --predict)
+runs on a few synthetic images and keeps what is done; the vipriors recipe's launch path
+trains under real torchrun with two gloo processes and writes the submission's ids."""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vipriors import predictions
+from vipriors.cli import recipe as recipe_cli
+from vipriors.data import synthetic
+from vipriors.recipe import runner, spec
+from vipriors.recipe.launch import Launch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES = os.path.join(REPO, "recipes")
+SHIPPED = sorted(d for d in os.listdir(RECIPES) if os.path.isfile(os.path.join(RECIPES, d, "recipe.yaml")))
+
+
+def test_every_recipe_folder_has_a_recipe():
+    assert SHIPPED == ["cifar10-500", "tiny200-50", "vipriors"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_recipes_and_their_chains_check(name):
+    """Every members file of every recipe folder loads and every stage's train.py flags check."""
+    recipe = spec.load_recipe(os.path.join(RECIPES, name))
+    files = [f for f in os.listdir(recipe.folder) if f.endswith(".yaml") and f != "recipe.yaml"]
+    chains = [f for f in files if "members" in spec.read_yaml(os.path.join(recipe.folder, f), "x")]
+    assert recipe.members in chains
+    for chain in chains:
+        members = spec.load_members(os.path.join(recipe.folder, chain), recipe)
+        runner.check_commands(recipe, members, runner.Options(Launch()))
+    runner.check_final(recipe, spec.load_members(os.path.join(recipe.folder, recipe.members), recipe))
+
+
+def write_recipe(folder, recipe: str, members: str, base: str = "data: {image_size: 32}\n"):
+    os.makedirs(folder, exist_ok=True)
+    (folder / "recipe.yaml").write_text(recipe)
+    (folder / "members.yaml").write_text(members)
+    (folder / "base.yaml").write_text(base)
+    return folder
+
+
+MEMBER = "members:\n  - {name: a, config: base.yaml}\n"
+
+
+@pytest.mark.parametrize("recipe_text, members_text, expected", [
+    ("data: d\nruns: r\ntta: flipp\n", MEMBER, "tta 'flipp': choose one of none, flip, flip-shift"),
+    ("data: d\nruns: r\nsplitt: {train: 5}\n", MEMBER, "unknown key 'splitt'; did you mean split?"),
+    ("runs: r\n", MEMBER, "'data' is required"),
+    ("data: d\nruns: r\nsplit: {train: 5}\n", MEMBER, "'split' needs 'source'"),
+    ("data: d\nruns: r\nsource: s\nsplit: {train: 0}\n", MEMBER, "split.train: expected a whole number >= 1, got 0"),
+    ("data: d\nruns: r\nsubmission: test\n", MEMBER, "add a 'final' stage"),
+    ("data: d\nruns: r\nfinal: {members: [a]}\n", MEMBER, "final.train_split is required"),
+    ("data: d\nruns: r\n", "members:\n  - {name: a, config: base.yaml}\n  - {name: a, config: base.yaml}\n",
+     "name 'a' is used twice"),
+    ("data: d\nruns: r\n", "members:\n  - {name: a, config: nope.yaml}\n", "config nope.yaml: no such file"),
+    ("data: d\nruns: r\n", "members:\n  - {name: a/b, config: base.yaml}\n", "must be a folder name"),
+    ("data: d\nruns: r\n", "members:\n  - {name: a, config: base.yaml, lsepochs: 3}\n",
+     "unknown key 'lsepochs'; did you mean ls_epochs?"),
+    ("data: d\nruns: r\n", "members:\n  - {name: a, config: base.yaml, args: --epochs 3}\n", "'args' must be a list"),
+    ("data: d\nruns: r\n", "data: {image_size: 32}\n", "expected 'members:'"),
+    ("data: d\nruns: r\n", "members:\n  - {name: a, config: base.yaml, args: [--epohcs, '3']}\n",
+     "member a: unrecognized arguments: --epohcs 3"),
+    ("data: d\nruns: r\n", "members:\n  - {name: a, config: base.yaml, ls_epochs: 2, ls_args: [--lr, '-1']}\n",
+     "member a: --lr -1: must be > 0"),
+    ("data: d\nruns: r\nfinal: {train_split: 'train,val', members: [b]}\n", MEMBER, "final.members names ['b']"),
+])
+def test_a_bad_recipe_is_refused_before_any_work(tmp_path, capsys, recipe_text, members_text, expected):
+    folder = write_recipe(tmp_path / "r", recipe_text, members_text)
+    assert recipe_cli.main([str(folder), "--data", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recipe.py: ") and expected in err and err.count("\n") == 1, err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "r" / "r").exists()
+
+
+def test_flags_that_name_files_and_members_are_checked(tmp_path, capsys):
+    folder = write_recipe(tmp_path / "r", "data: d\nruns: r\n", MEMBER)
+    for args, expected in ([["--only", "a,zz"], "--only zz: not members here; the members are a"],
+                           [["--ablation", "nope.yaml"], "--ablation nope.yaml: no such file"],
+                           [["--train-args", "--epochs 0"], "member a: --epochs 0: must be >= 1"],
+                           [["--out", "x"], "--out: only with --predict FOLDER"],
+                           [["--predict", str(tmp_path / "none")], "no such folder"],
+                           [["--predict", str(tmp_path)], "has no final stage"],
+                           [["--nnodes", "2"], "--nnodes 2: give --node-rank"]):
+        assert recipe_cli.main([str(folder), *args]) == 2, args
+        assert expected in capsys.readouterr().err
+    assert recipe_cli.main([str(tmp_path / "nothing")]) == 2
+    assert "not a recipe folder (no recipe.yaml); the recipes are recipes/cifar10-500" in capsys.readouterr().err
+    assert recipe_cli.main([str(folder)]) == 2  # data d: not built by the recipe, not there
+    assert "no such folder; prepare it first, or give --data" in capsys.readouterr().err
+
+
+def test_launch_commands():
+    plain = Launch().train_command(["--epochs", "1"])
+    assert plain == [sys.executable, os.path.join(REPO, "scripts", "train.py"), "--epochs", "1"]
+    two = Launch(nproc_per_node=2).train_command([])
+    assert two[1:5] == ["-m", "torch.distributed.run", "--nproc-per-node=2", "--nnodes=1"] and "--standalone" in two
+    nodes = Launch(8, "4", 2, "c10d", "head:29400", "job7")
+    command = nodes.train_command(["--x"])
+    assert {"--node-rank=2", "--rdzv-backend=c10d", "--rdzv-endpoint=head:29400", "--rdzv-id=job7",
+            "--nnodes=4", "--nproc-per-node=8"} <= set(command) and "--standalone" not in command
+    assert command[-2:] == [os.path.join(REPO, "scripts", "train.py"), "--x"]
+    assert not nodes.is_main_node and Launch(8, "4", 0, master_addr="head", master_port=29500).is_main_node
+
+
+# ---------------------------------------------------------------- end to end (slow)
+
+CLASSES = synthetic.CLASSES[:3]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """An ImageFolder of 3 classes x 16 images, 32 px, and its names file."""
+    root = tmp_path_factory.mktemp("source")
+    full = synthetic.write_dataset(str(root / "all"), synthetic.SyntheticSpec(image_size=32, train_per_class=16,
+                                                                              val_per_class=4))
+    for name in synthetic.CLASSES[3:]:
+        shutil.rmtree(os.path.join(full, "train", name))
+        shutil.rmtree(os.path.join(full, "val", name))
+    names = root / "classes.tsv"
+    names.write_text("".join(f"{c}\t{c.replace('_', ' with ')}, a test class\n" for c in CLASSES))
+    return os.path.join(full, "train"), str(names), os.path.join(full, "val")
+
+
+TINY = ("data: {image_size: 32, batch_size: 8, crop_pct: 1.0, data_threads: 1, pipeline_batch: 0, data_pipelines: 1}\n"
+        "augment: {pad_crop: 2, rotate_prob: 0.0, blur_prob: 0.0, auto_augment: none}\n"
+        "model: {arch: resnet9s_cifar}\n"
+        "optim: {epochs: 2, warmup_epochs: 0.5, base_lr: 0.1}\n"
+        "runtime: {log_every: 50, compile: off}\n")
+
+
+@pytest.mark.slow
+def test_a_cpu_recipe_runs_end_to_end_and_keeps_what_is_done(source, tmp_path, capsys):
+    train_source, names, other_images = source
+    folder = write_recipe(
+        tmp_path / "tiny", f"source: {train_source}\nclass_names: {names}\nsplit: {{train: 8, val: 8}}\n"
+        f"data: {tmp_path / 'data'}\nruns: {tmp_path / 'runs'}\ntta: flip\nfinal: {{train_split: 'train,val'}}\n",
+        "members:\n  - {name: a, config: base.yaml, ls_epochs: 1, ls: 0.2}\n"
+        "  - {name: b, config: base.yaml, args: [--seed, '1', --stubborn-classes, '1']}\n", TINY)
+    assert recipe_cli.main([str(folder)]) == 0
+    out = capsys.readouterr().out
+    runs = tmp_path / "runs"
+    summary = json.loads((runs / "summary.json").read_text())
+    assert [r["name"] for r in summary["rows"]] == ["a", "a + LS stage", "b"]
+    assert [f["name"] for f in summary["final"]] == ["a (final: train,val)", "b (final: train,val)"]
+    assert "vote (equal weights)" in out and 0 <= summary["vote_top1"] <= 1 and summary["val_images"] == 24
+    vote = json.loads((runs / "ensemble" / "ensemble.json").read_text())
+    assert [m["model"] for m in vote["members"]] == ["a-ls", "b"]
+    # The LS stage starts from the CE stage's weights; the final models train on 16 + 8 images per class.
+    ls_config = (runs / "a-ls" / "config.yaml").read_text()
+    assert "label_smoothing: 0.2" in ls_config and str(runs / "a" / "last.pt") in ls_config
+    for final in ("a-final", "a-ls-final", "b-final"):
+        log = [json.loads(line) for line in (runs / final / "log.jsonl").read_text().splitlines()]
+        assert log[0]["train_images"] == 48 and [e["event"] for e in log].count("end") == 1
+    assert (runs / "b" / "stubborn_classes.json").exists()
+    assert "stubborn_file" in (runs / "b-final" / "config.yaml").read_text()
+    # Class names where a person reads classes, the folder name kept as the key.
+    per_class = json.loads((runs / "a" / "per_class_accuracy.json").read_text())
+    assert set(per_class["per_class_top1"]) == set(CLASSES)
+    assert per_class["class_words"]["circle_stripes"] == "circle with stripes, a test class"
+    val = predictions.load(str(runs / "a-ls" / "val-flip.npz"))
+    assert list(val.classes) == sorted(CLASSES)
+    assert val.class_words[list(val.classes).index("circle_stripes")] == "circle with stripes, a test class"
+
+    # Again: everything is kept (no run is trained, no file predicted again).
+    logs = {p: p.read_text() for p in runs.glob("*/log.jsonl")}
+    assert recipe_cli.main([str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("already trained, kept") == 6 and "scripts/train.py" not in out and "predict.py" not in out
+    assert {p: p.read_text() for p in runs.glob("*/log.jsonl")} == logs
+
+    # An interrupted stage resumes: its folder without the end of its log.
+    log = runs / "b-final" / "log.jsonl"
+    log.write_text("".join(line + "\n" for line in logs[log].splitlines() if '"event": "end"' not in line))
+    assert recipe_cli.main([str(folder), "--only", "b"]) == 0
+    assert f"--resume {runs / 'b-final'}" in capsys.readouterr().out
+
+    # Any folder: the final models' vote, scored when it is an ImageFolder of the same classes.
+    assert recipe_cli.main([str(folder), "--predict", other_images, "--out", str(tmp_path / "pred")]) == 0
+    assert "images, the equal-weight vote of 2 final models; top-1" in capsys.readouterr().out
+    voted = predictions.load(str(tmp_path / "pred" / "vote.npz"))
+    assert len(voted.ids) == 12 and voted.has_labels and voted.class_words[2] != ""
+    with open(tmp_path / "pred" / "submission.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["Image IDs", "Predictions"] and [r[0] for r in rows[1:]] == list(voted.ids)
+
+
+def vipriors_layout(root, train_source, val_source, test_images: int = 6):
+    """The layout build_dataset.py vipriors writes: train/<wnid>, val/<wnid>, test/imgs/img_<i>.JPEG."""
+    shutil.copytree(train_source, root / "train")
+    shutil.copytree(val_source, root / "val")
+    (root / "test" / "imgs").mkdir(parents=True)
+    pool = sorted(p for p in (root / "val").rglob("*.jpg"))
+    for i in range(test_images):
+        shutil.copy(pool[i * 2], root / "test" / "imgs" / f"img_{i}.JPEG")
+    return root
+
+
+@pytest.mark.slow
+def test_the_vipriors_recipe_trains_under_torchrun_and_writes_the_submission(source, tmp_path):
+    train_source, _, val_source = source
+    data = vipriors_layout(tmp_path / "vipriors", train_source, val_source)
+    tiny = ("--arch resnet9s_cifar --image-size 32 --batch-size 4 --epochs 1 --data-threads 1 --compile off "
+            "--pipeline-batch 0 --data-pipelines 1 --stubborn-classes 1 --log-every 50")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "scripts", "recipe.py"), os.path.join(RECIPES, "vipriors"),
+         "--data", str(data), "--runs", str(tmp_path / "runs"), "--only", "resnest101_ce", "--nproc-per-node", "2",
+         "--train-args", tiny], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count("torch.distributed.run --nproc-per-node=2") == 4  # CE, LS, and both on train+val
+    runs = tmp_path / "runs"
+    for stage in ("resnest101_ce", "resnest101_ce-ls", "resnest101_ce-final", "resnest101_ce-ls-final"):
+        first = json.loads((runs / stage / "log.jsonl").read_text().splitlines()[0])
+        assert first["world_size"] == 2, stage
+    assert "label_smoothing: 0.1" in (runs / "resnest101_ce-ls" / "config.yaml").read_text()
+    with open(runs / "submission" / "submission.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["Image IDs", "Predictions"]
+    assert [r[0] for r in rows[1:]] == [f"img_{i}.JPEG" for i in range(6)]
+    assert all(0 <= int(r[1]) < len(CLASSES) for r in rows[1:])
+    assert np.isclose(predictions.load(str(runs / "submission" / "vote.npz")).probs.sum(1), 1, atol=1e-2).all()

@@ -1,0 +1,291 @@
+"""A recipe from data to submission, in order:
+
+1. the data: ``split`` images per class carved from ``source`` (build_dataset.py subset), or
+   ``data`` as prepared beforehand;
+2. each member: its cross-entropy stage, optionally the label-smoothing stage from its weights,
+   each stage predicting the validation split with the recipe's TTA;
+3. the vote: the members' last stages soft-voted with equal weights (no choice made on the
+   validation split, so its figure estimates held-out images), and greedily screened on it
+   (weights fitted to the split they are scored on: optimistic);
+4. the final stage, when the recipe has one: every member trained again, stage by stage, on
+   train+val for the same epochs, its SIA classes fixed to the member's last stubborn set;
+5. the submission, when the recipe names a split: the final models predict it and vote.
+``--predict FOLDER`` repeats step 5 for any folder. Every step prints its command; the table
+at the end gives each stage's accuracy and minutes (training epochs + prediction).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+
+from .. import ensemble, predictions, submission
+from .. import config as cfg
+from ..data import splits
+from ..engine.metrics import top1
+from ..errors import UserError
+from ..files import write_text_atomic
+from . import stages
+from .launch import Launch
+from .spec import Member, Recipe, RecipeError
+
+VOTE = "vote (equal weights)"
+
+
+@dataclass
+class Row:
+    name: str
+    run_dir: str
+    predictions: str | None  # validation predictions (None on a node that does not predict)
+    seconds: float  # the member's minutes so far: every stage's epochs and predictions
+
+    def accuracy(self) -> float:
+        return predictions.load(self.predictions).accuracy()
+
+
+@dataclass
+class Options:
+    launch: Launch
+    train_args: tuple[str, ...] = ()  # appended to every training command (they win over the recipe's)
+    only: tuple[str, ...] | None = None  # members to run (None: all)
+
+
+def prepare_data(recipe: Recipe) -> None:
+    if recipe.split:
+        if not os.path.isdir(recipe.source):
+            raise RecipeError(f"{recipe.name}: source {recipe.source}: no such folder; give --source with the "
+                              "ImageFolder the recipe splits")
+        split = recipe.split
+        report = splits.build_subset(recipe.source, recipe.data, split.train, split.val, split.test, progress=False)
+        print(f"{recipe.data}: {report.created} files linked, {report.kept} already in place", flush=True)
+    elif not os.path.isdir(recipe.data):
+        how = f" ({recipe.prepare})" if recipe.prepare else ""
+        raise RecipeError(f"{recipe.name}: data {recipe.data}: no such folder; prepare it first{how}, or give --data")
+    if recipe.class_names and not os.path.isfile(recipe.class_names):
+        raise RecipeError(f"{recipe.name}: class_names {recipe.class_names}: no such file; give --class-names or drop it")
+
+
+def _common_args(recipe: Recipe, member: Member) -> list[str]:
+    names = ["--class-names", recipe.class_names] if recipe.class_names else []
+    return ["--data", recipe.data, "--config", member.config, *names, *member.args]
+
+
+def _ls_args(member: Member, init_from: str) -> list[str]:
+    return ["--init-from", init_from, "--label-smoothing", str(member.ls), "--epochs", str(member.ls_epochs),
+            *member.ls_args]
+
+
+def train_member(recipe: Recipe, member: Member, options: Options) -> list[Row]:
+    """The member's train-only stages, each predicting the validation split."""
+    launch, extra = options.launch, list(options.train_args)
+    rows, seconds = [], 0.0
+    stage = stages.train(member.name, _common_args(recipe, member) + extra, recipe.runs, launch)
+    for label, ls_stage in ((member.name, False), (member.name + " + LS stage", True)):
+        if ls_stage:
+            if not member.ls_epochs:
+                break
+            start = os.path.join(stage.run_dir, f"{recipe.checkpoint}.pt")
+            stage = stages.train(member.name + "-ls", _common_args(recipe, member) + _ls_args(member, start) + extra,
+                                 recipe.runs, launch)
+        seconds += stage.seconds
+        out = None
+        if launch.is_main_node:
+            out = os.path.join(stage.run_dir, f"val-{recipe.tta}.npz")
+            seconds += stages.predict(os.path.join(stage.run_dir, f"{recipe.checkpoint}.pt"), "val", out, recipe.tta,
+                                      launch)
+        rows.append(Row(label, stage.run_dir, out, seconds))
+    return rows
+
+
+class _Refusing(argparse.ArgumentParser):
+    def error(self, message):
+        raise RecipeError(message)
+
+
+def check_commands(recipe: Recipe, members: list[Member], options: Options) -> None:
+    """Every stage's train.py flags, checked as train.py checks them, before any work: a typo in
+    the last member's args is found before the first member trains for an hour."""
+    from ..cli.train import configure
+
+    parser = cfg.build_parser("", parser_class=_Refusing)
+    extra = list(options.train_args)
+    for member in members:
+        common = _common_args(recipe, member)
+        stage_args = [common + extra]
+        if member.ls_epochs:
+            stage_args.append(common + _ls_args(member, "CE.pt") + extra)
+        for args in stage_args:
+            try:
+                configure(parser.parse_args(args))
+            except RecipeError as error:
+                raise RecipeError(f"member {member.name}: {error}") from None
+            except cfg.ConfigError as error:
+                raise RecipeError(f"member {member.name}: {error}") from None
+
+
+def check_final(recipe: Recipe, members: list[Member]) -> None:
+    if recipe.final and recipe.final.members:
+        unknown = sorted(set(recipe.final.members) - {m.name for m in members})
+        if unknown:
+            raise RecipeError(f"{recipe.folder}/recipe.yaml: final.members names {unknown}, which are not members "
+                              f"({', '.join(m.name for m in members)})")
+
+
+def _saved_setting(run_dir: str, section: str, key: str):
+    return cfg.load_yaml(os.path.join(run_dir, "config.yaml"), "run config").get(section, {}).get(key)
+
+
+def train_final(recipe: Recipe, member: Member, options: Options) -> Row:
+    """The member trained again on the final split: the same stages and epochs, evaluated only once
+    (its validation images are now training images), SIA on the member's last stubborn classes."""
+    launch, extra = options.launch, list(options.train_args)
+    ce_dir = os.path.join(recipe.runs, member.name)
+    fixed = ["--train-split", recipe.final.train_split]
+    stubborn = stages.last_stubborn(ce_dir)
+    if stubborn:
+        path = os.path.join(ce_dir, "stubborn_classes.json")
+        write_text_atomic(path, json.dumps(stubborn))
+        fixed += ["--stubborn-file", path, "--stubborn-classes", "0"]
+    epochs = _saved_setting(ce_dir, "optim", "epochs")
+    stage = stages.train(member.name + "-final", _common_args(recipe, member) + fixed +
+                         ["--eval-every", str(epochs)] + extra, recipe.runs, launch)
+    seconds = stage.seconds
+    if member.ls_epochs:
+        start = os.path.join(stage.run_dir, "last.pt")
+        stage = stages.train(member.name + "-ls-final", _common_args(recipe, member) + _ls_args(member, start) + fixed +
+                             ["--eval-every", str(member.ls_epochs)] + extra, recipe.runs, launch)
+        seconds += stage.seconds
+    return Row(member.name + " (final: " + recipe.final.train_split + ")", stage.run_dir, None, seconds)
+
+
+def vote(rows: list[Row], out_dir: str, select: str) -> float:
+    """Soft-votes the rows' validation predictions into ``out_dir`` (ensemble.json); returns its top-1."""
+    from ..cli import ensemble as ensemble_cli
+
+    args = ["--val", *[r.predictions for r in rows], "--select", select, "--out-dir", out_dir]
+    print("$ ensemble.py " + " ".join(args), flush=True)
+    if ensemble_cli.main(args) != 0:
+        raise UserError(f"the vote into {out_dir} failed (see above)")
+    with open(os.path.join(out_dir, "ensemble.json"), encoding="utf-8") as f:
+        return json.load(f)["ensemble_val_top1"]
+
+
+def predict_with(finals: list[Row], split: str, out_dir: str, recipe: Recipe, launch: Launch) -> tuple[str, float]:
+    """Every final model predicts ``split`` (a split name of the data, or any folder); the equal-weight
+    vote goes to out_dir/submission.csv and out_dir/vote.npz. Returns the CSV and the wall time."""
+    start = time.perf_counter()
+    os.makedirs(out_dir, exist_ok=True)
+    files = []
+    for row in finals:
+        out = os.path.join(out_dir, f"{os.path.basename(row.run_dir)}-{recipe.tta}.npz")
+        stages.predict(os.path.join(row.run_dir, "last.pt"), split, out, recipe.tta, launch, data=recipe.data)
+        files.append(predictions.load(out))
+    predictions.check_compatible(files)
+    probs = ensemble.soft_vote(files)
+    first = files[0]
+    csv_path = os.path.join(out_dir, "submission.csv")
+    submission.write(csv_path, first.ids, probs.argmax(1))
+    predictions.save(os.path.join(out_dir, "vote.npz"), first.ids, probs, first.labels, first.classes,
+                     f"vote of {len(files)}", {"members": [f.model for f in files]}, first.class_words)
+    message = f"wrote {csv_path}: {len(first.ids)} images, the equal-weight vote of {len(files)} final models"
+    if first.has_labels:
+        accuracy = top1(probs, first.labels)
+        message += f"; top-1 {100 * accuracy:.2f}% +- {100 * standard_error(accuracy, len(first.ids)):.2f}"
+    print(message, flush=True)
+    return csv_path, time.perf_counter() - start
+
+
+def standard_error(accuracy: float, images: int) -> float:
+    """The binomial standard error of a top-1 measured on ``images`` images."""
+    return math.sqrt(max(accuracy * (1 - accuracy), 0.0) / max(images, 1))
+
+
+def print_table(rows: list[Row], recipe: Recipe) -> list[dict]:
+    table = []
+    print(f"\n{'model':44s} {'val top-1 (' + recipe.tta + ')':>22s} {'minutes':>8s}  (training epochs + prediction)")
+    for row in rows:
+        accuracy = row.accuracy() if row.predictions else None
+        table.append({"name": row.name, "run": row.run_dir, "val_top1": accuracy, "minutes": round(row.seconds / 60, 2)})
+        shown = f"{100 * accuracy:21.2f}%" if accuracy is not None else f"{'-':>22s}"
+        print(f"{row.name:44s} {shown} {row.seconds / 60:8.1f}")
+    return table
+
+
+def selected(members: list[Member], options: Options, flag: str = "--only") -> list[Member]:
+    if options.only is None:
+        return members
+    unknown = sorted(set(options.only) - {m.name for m in members})
+    if unknown:
+        raise RecipeError(f"{flag} {','.join(unknown)}: not members here; the members are "
+                          f"{', '.join(m.name for m in members)}")
+    return [m for m in members if m.name in options.only]
+
+
+def run_members(recipe: Recipe, members: list[Member], options: Options, chain: str | None = None) -> dict:
+    """The recipe (members, vote, final stage, submission) or, given the ``chain``'s name, an
+    ablation chain (members only). Returns the summary it also writes to
+    runs/<recipe>/summary.json (summary-<chain>.json)."""
+    started = time.perf_counter()
+    check_commands(recipe, members, options)
+    prepare_data(recipe)
+    stages_of = [train_member(recipe, m, options) for m in members]
+    finals = []
+    if not chain and recipe.final:
+        chosen = recipe.final.members or [m.name for m in members]
+        finals = [train_final(recipe, m, options) for m in members if m.name in chosen]
+    if not options.launch.is_main_node:
+        return {}
+    rows = [r for rs in stages_of for r in rs]
+    summary = {"recipe": recipe.name, "tta": recipe.tta, "rows": print_table(rows, recipe)}
+    last = [rs[-1] for rs in stages_of]
+    if not chain and len(last) > 1:
+        vote_seconds = time.perf_counter()
+        equal = vote(last, os.path.join(recipe.runs, "ensemble"), "all")
+        greedy = vote(last, os.path.join(recipe.runs, "ensemble-greedy"), "greedy")
+        images = len(predictions.load(last[0].predictions).ids)
+        minutes = (sum(r.seconds for r in last) + time.perf_counter() - vote_seconds) / 60
+        print(f"{VOTE:44s} {100 * equal:21.2f}% {minutes:8.1f}  (every member; +- "
+              f"{100 * standard_error(equal, images):.2f} on {images} images)")
+        print(f"{'vote (greedy on val: optimistic)':44s} {100 * greedy:21.2f}%")
+        summary.update(vote_top1=equal, vote_greedy_top1=greedy, val_images=images, members_minutes=round(minutes, 2))
+    if finals:
+        final_minutes = sum(r.seconds for r in finals) / 60
+        for row in finals:
+            print(f"{row.name:44s} {'(trained on val)':>22s} {row.seconds / 60:8.1f}")
+        summary["final"] = [{"name": r.name, "run": r.run_dir, "minutes": round(r.seconds / 60, 2)} for r in finals]
+        summary["final_minutes"] = round(final_minutes, 2)
+        if recipe.submission:
+            csv_path, seconds = predict_with(finals, recipe.submission, os.path.join(recipe.runs, "submission"),
+                                             recipe, options.launch)
+            summary.update(submission=csv_path, submission_minutes=round(seconds / 60, 2))
+    summary["wall_minutes"] = round((time.perf_counter() - started) / 60, 2)
+    print(f"this call took {summary['wall_minutes']:.1f} minutes", flush=True)
+    name = f"summary-{chain}.json" if chain else "summary.json"
+    write_text_atomic(os.path.join(recipe.runs, name), json.dumps(summary, indent=1))
+    return summary
+
+
+def final_rows(recipe: Recipe, members: list[Member]) -> list[Row]:
+    """The final models of a recipe that has trained them; refused, naming the command, otherwise."""
+    if not recipe.final:
+        raise RecipeError(f"--predict: {recipe.name} has no final stage; predict a member's run with scripts/predict.py")
+    chosen = recipe.final.members or [m.name for m in members]
+    rows = []
+    for m in members:
+        if m.name not in chosen:
+            continue
+        run_dir = os.path.join(recipe.runs, m.name + ("-ls-final" if m.ls_epochs else "-final"))
+        if not stages.finished(run_dir):
+            raise RecipeError(f"--predict: the final model {run_dir} is not trained; run the recipe first "
+                              f"(python scripts/recipe.py {os.path.relpath(recipe.folder)})")
+        rows.append(Row(m.name, run_dir, None, 0.0))
+    return rows
+
+
+def default_predict_dir(recipe: Recipe, folder: str) -> str:
+    name = os.path.basename(os.path.normpath(folder)) or "folder"
+    return os.path.join(recipe.runs, f"predict-{name}")
+

@@ -1,0 +1,75 @@
+"""One training stage and one prediction: each a subprocess, each skipped when its result is
+already there, so an interrupted recipe picks up where it stopped.
+
+A stage whose run folder's log ends with "end" is kept as it is (remove the folder to train
+it again); one with a folder from an interrupted run resumes; otherwise a new run starts.
+A prediction file is kept when it is newer than the checkpoint it came from.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+
+from .launch import Launch
+from .spec import REPO
+
+
+def run(cmd: list[str]) -> float:
+    """Runs one step of the recipe, echoing it; returns its wall time in seconds."""
+    print("$ " + " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=REPO)
+    return time.perf_counter() - start
+
+
+def _events(run_dir: str) -> list[dict]:
+    try:
+        with open(os.path.join(run_dir, "log.jsonl"), encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def finished(run_dir: str) -> bool:
+    return any(e.get("event") == "end" for e in _events(run_dir))
+
+
+def training_seconds(run_dir: str) -> float:
+    """Wall time of the run's epochs, from its log (so a kept run still counts)."""
+    return sum(e.get("epoch_seconds", 0.0) for e in _events(run_dir) if e.get("event") == "epoch")
+
+
+def last_stubborn(run_dir: str) -> list[str]:
+    """The stubborn classes of the run's last evaluation (empty without SIA)."""
+    sets = [e["stubborn"] for e in _events(run_dir) if e.get("event") == "epoch" and e.get("stubborn")]
+    return sets[-1] if sets else []
+
+
+@dataclass
+class Stage:
+    name: str
+    run_dir: str
+    seconds: float  # training epochs, from the run's log
+
+
+def train(name: str, args: list[str], runs: str, launch: Launch) -> Stage:
+    run_dir = os.path.join(runs, name)
+    if finished(run_dir):
+        print(f"{name}: already trained, kept", flush=True)
+    elif os.path.isfile(os.path.join(run_dir, "config.yaml")):
+        run(launch.train_command(["--resume", run_dir]))
+    else:
+        run(launch.train_command(["--output-dir", runs, "--name", name, *args]))
+    return Stage(name, run_dir, training_seconds(run_dir))
+
+
+def predict(checkpoint: str, split: str, out: str, tta: str, launch: Launch, data: str | None = None) -> float:
+    """Predicts ``split`` (a split name of the run's data, or a folder) into ``out``; returns its wall time."""
+    if os.path.isfile(out) and os.path.getmtime(out) >= os.path.getmtime(checkpoint):
+        print(f"{out}: already predicted, kept", flush=True)
+        return 0.0
+    args = ["--checkpoint", checkpoint, "--split", split, "--tta", tta, "--out", out]
+    return run(launch.predict_command(args + (["--data", data] if data else [])))
