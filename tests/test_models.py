@@ -6,7 +6,8 @@ import torch
 from vipriors.models import UnknownArchError, count_parameters, create_model, preferred_memory_format, pyramidnet
 
 # (arch, input size): small-image models at 32 px, the rest at a small but valid size.
-SMALL = pyramidnet.SMALL + ("resnest14d_cifar", "resnest26d_cifar", "resnet9_cifar", "resnet9m_cifar", "resnet9s_cifar")
+SMALL = pyramidnet.SMALL + ("resnest14d_cifar", "resnest26d_cifar", "resnet9_cifar", "resnet9m_cifar", "resnet9s_cifar",
+                             "densenet_bc_cifar")
 ARCHS = [(name, 32) for name in SMALL] + [(name, 64) for name in pyramidnet.LARGE] + [
     ("resnest14d", 64), ("resnest101e", 64), ("resnest200e", 64), ("densenet161", 64), ("resnet50", 64)]
 HEAVY = {"pyramidnet272_a200_cifar", "sepyramidnet200_a300", "pyramidnet200_a300", "resnest200e", "densenet161"}
@@ -75,7 +76,7 @@ def test_parameter_counts(arch, millions):
 
 def test_registry_and_factory_errors():
     assert set(pyramidnet.SMALL + pyramidnet.LARGE) <= set(timm.list_models("*pyramidnet*"))
-    for arch in ("pyramidnet56_a48_cifar", "resnest14d_cifar", "resnet9s_cifar"):  # timm's metadata, as its own models
+    for arch in ("pyramidnet56_a48_cifar", "resnest14d_cifar", "resnet9s_cifar", "densenet_bc_cifar"):  # timm's metadata
         assert timm.create_model(arch).pretrained_cfg["input_size"] == (3, 32, 32)
     with pytest.raises(TypeError, match="alpah"):
         timm.create_model("pyramidnet56_a48_cifar", alpah=60)
@@ -93,10 +94,12 @@ def test_registry_and_factory_errors():
     assert pyramidnet.imagenet_stages(200) == (3, 24, 36, 3)
 
 
-def test_small_resnest_reports_its_real_feature_strides():
-    model = create_model("resnest14d_cifar", num_classes=10)
-    features = timm.create_model("resnest14d_cifar", features_only=True).eval()(torch.randn(1, 3, 32, 32))
+@pytest.mark.parametrize("arch", ["resnest14d_cifar", "densenet_bc_cifar"])
+def test_small_image_variants_report_their_real_feature_strides(arch):
+    model = create_model(arch, num_classes=10)
+    features = timm.create_model(arch, features_only=True).eval()(torch.randn(1, 3, 32, 32))
     assert [32 // f.shape[-1] for f in features] == [info["reduction"] for info in model.feature_info]
+    assert features[-1].shape[-1] >= 2  # no stage left at 1 x 1
 
 
 def test_memory_format_choice():

@@ -7,7 +7,7 @@ import timm
 import torch
 
 from ..errors import UserError
-from . import fast_cifar, pyramidnet, small_resnest  # noqa: F401  (register our variants in timm's registry)
+from . import fast_cifar, pyramidnet, small_densenet, small_resnest  # noqa: F401  (register our variants in timm's registry)
 
 # The memory format "auto" picks, per device type: the architecture families that train
 # slower in channels_last there (their name's prefix); every other one trains channels_last.
