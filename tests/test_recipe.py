@@ -222,6 +222,8 @@ def test_the_vipriors_recipe_trains_under_torchrun_and_writes_the_submission(sou
         first = json.loads((runs / stage / "log.jsonl").read_text().splitlines()[0])
         assert first["world_size"] == 2, stage
     assert "label_smoothing: 0.1" in (runs / "resnest101_ce-ls" / "config.yaml").read_text()
+    summary = json.loads((runs / "summary.json").read_text())  # one member: its vote is itself
+    assert summary["vote_top1"] == pytest.approx(summary["rows"][-1]["val_top1"], abs=1e-4)
     with open(runs / "submission" / "submission.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["Image IDs", "Predictions"]
