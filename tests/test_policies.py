@@ -1,4 +1,6 @@
 """The policies' operators (vipriors.data.policies) against PIL, and the "dali" ones against DALI's own policies."""
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
@@ -8,6 +10,7 @@ from nvidia.dali import fn, pipeline_def, types  # noqa: E402
 from nvidia.dali.auto_aug import auto_augment, rand_augment, trivial_augment  # noqa: E402
 
 from vipriors.config import AugmentConfig  # noqa: E402
+from vipriors.data import policies  # noqa: E402
 from vipriors.data.policies import (  # noqa: E402
     ORIGINAL_IMAGE_NET, apply_policy, original_image_net_augmentations, pil_color, pil_contrast)
 
@@ -110,3 +113,11 @@ def test_original_policy_runs_and_changes_some_images(ops):
     changed = sum(not np.array_equal(a, b) for a, b in zip(out, batch))
     assert all(a.shape == b.shape and a.dtype == np.uint8 for a, b in zip(out, batch))
     assert len(batch) // 4 <= changed < len(batch)  # each sub-policy's ops apply with probability 0-1
+
+
+@pytest.mark.parametrize("ops", ["vipriors", "dali"])
+def test_the_papers_policy_builds_without_warnings(ops):
+    """Its one equalize at probability 0 is the paper's; DALI's warning about it is not the user's business."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        policies._image_net_policy(AugmentConfig(auto_augment="autoaugment", aa_ops=ops), on_gpu=False)

@@ -111,6 +111,15 @@ def original_image_net_augmentations() -> dict:
 
 
 def _image_net_policy(augment: AugmentConfig, on_gpu: bool) -> Policy:
+    # The paper's policy has one sub-policy with equalize at probability 0 (kept, to stay the
+    # paper's); DALI warns about it on every build, which tells the user nothing they can act on.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The augmentation `equalize` in policy `OriginalImageNetPolicy` "
+                                                  "is used with probability 0", category=UserWarning)
+        return _build_image_net_policy(augment, on_gpu)
+
+
+def _build_image_net_policy(augment: AugmentConfig, on_gpu: bool) -> Policy:
     if augment.aa_policy == "original":
         ops = original_image_net_augmentations()
         # Equalize, AutoContrast and Invert take no magnitude: DALI wants None for their level.
