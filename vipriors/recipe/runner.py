@@ -79,25 +79,26 @@ def _ls_args(member: Member, init_from: str) -> list[str]:
 
 
 def train_member(recipe: Recipe, member: Member, options: Options) -> list[Row]:
-    """The member's train-only stages, each predicting the validation split."""
+    """The member's train-only stages, each predicting the validation split; each row's minutes
+    are the member's so far."""
     launch, extra = options.launch, list(options.train_args)
-    rows, seconds = [], 0.0
     stage = stages.train(member.name, _common_args(recipe, member) + extra, recipe.runs, launch)
-    for label, ls_stage in ((member.name, False), (member.name + " + LS stage", True)):
-        if ls_stage:
-            if not member.ls_epochs:
-                break
-            start = os.path.join(stage.run_dir, f"{recipe.checkpoint}.pt")
-            stage = stages.train(member.name + "-ls", _common_args(recipe, member) + _ls_args(member, start) + extra,
-                                 recipe.runs, launch)
-        seconds += stage.seconds
-        out = None
-        if launch.is_main_node:
-            out = os.path.join(stage.run_dir, f"val-{recipe.tta}.npz")
-            seconds += stages.predict(os.path.join(stage.run_dir, f"{recipe.checkpoint}.pt"), "val", out, recipe.tta,
-                                      launch)
-        rows.append(Row(label, stage.run_dir, out, seconds))
+    rows = [_predicted(recipe, member.name, stage, stage.seconds, launch)]
+    if member.ls_epochs:
+        start = os.path.join(stage.run_dir, f"{recipe.checkpoint}.pt")
+        ls_stage = stages.train(member.name + "-ls", _common_args(recipe, member) + _ls_args(member, start) + extra,
+                                recipe.runs, launch)
+        rows.append(_predicted(recipe, member.name + " + LS stage", ls_stage, rows[0].seconds + ls_stage.seconds, launch))
     return rows
+
+
+def _predicted(recipe: Recipe, label: str, stage: stages.Stage, seconds: float, launch: Launch) -> Row:
+    """The stage's row, with its validation predictions (made on the main node only)."""
+    if not launch.is_main_node:
+        return Row(label, stage.run_dir, None, seconds)
+    out = os.path.join(stage.run_dir, f"val-{recipe.tta}.npz")
+    seconds += stages.predict(os.path.join(stage.run_dir, f"{recipe.checkpoint}.pt"), "val", out, recipe.tta, launch)
+    return Row(label, stage.run_dir, out, seconds)
 
 
 class _Refusing(argparse.ArgumentParser):
@@ -120,9 +121,7 @@ def check_commands(recipe: Recipe, members: list[Member], options: Options) -> N
         for args in stage_args:
             try:
                 configure(parser.parse_args(args))
-            except RecipeError as error:
-                raise RecipeError(f"member {member.name}: {error}") from None
-            except cfg.ConfigError as error:
+            except cfg.ConfigError as error:  # RecipeError (the parser's) is one too
                 raise RecipeError(f"member {member.name}: {error}") from None
 
 
