@@ -13,7 +13,7 @@ def test_words_in_class_order_with_gaps(tmp_path):
     path.write_text("n01\tgoldfish, Carassius auratus\n\nn03\t  tree frog \nn99\tnot a class here\n")
     assert class_names.words_for(("n01", "n02", "n03"), str(path)) == ("goldfish, Carassius auratus", "", "tree frog")
     assert class_names.words_for(("n01", "n02"), None) == ("", "")
-    assert class_names.label("n01", "goldfish, Carassius auratus", 8) == "n01 goldfish"
+    assert class_names.label("n01", "goldfish, Carassius auratus") == "n01 goldfish, Carassius auratus"
     assert class_names.label("n02", "") == "n02"
 
 

@@ -98,6 +98,17 @@ def test_flags_that_name_files_and_members_are_checked(tmp_path, capsys):
     assert "no such folder; prepare it first, or give --data" in capsys.readouterr().err
 
 
+def test_a_members_file_of_the_recipe_folder_wins_over_one_in_the_working_directory(tmp_path, monkeypatch):
+    folder = write_recipe(tmp_path / "r", "data: d\nruns: r\n", MEMBER)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "members.yaml").write_text("members:\n  - {name: decoy, config: base.yaml}\n")
+    recipe = spec.load_recipe(str(folder))
+    assert spec.members_path(recipe, "members.yaml", "--members") == str(folder / "members.yaml")
+    other = tmp_path / "mine.yaml"
+    other.write_text(MEMBER)
+    assert spec.members_path(recipe, str(other), "--members") == str(other)  # else the path as given
+
+
 def test_launch_commands():
     plain = Launch().train_command(["--epochs", "1"])
     assert plain == [sys.executable, os.path.join(REPO, "scripts", "train.py"), "--epochs", "1"]

@@ -15,6 +15,7 @@ recipe files.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 
@@ -58,8 +59,6 @@ def main(argv=None) -> int:
 
 
 def _with_overrides(recipe: spec.Recipe, args: argparse.Namespace) -> spec.Recipe:
-    import dataclasses
-
     changes = {key: os.path.abspath(getattr(args, key)) for key in ("source", "data", "runs") if getattr(args, key)}
     if args.class_names:
         changes["class_names"] = os.path.abspath(args.class_names)

@@ -43,8 +43,6 @@ def words_for(classes, path: str | None, flag: str = "--class-names") -> tuple[s
     return words
 
 
-def label(name: str, words: str, width: int | None = None) -> str:
-    """``name words`` for a reader (the words cut to ``width`` characters), or ``name`` alone."""
-    if not words:
-        return name
-    return f"{name} {words if width is None else words[:width]}"
+def label(name: str, words: str) -> str:
+    """``name words`` for a reader, or ``name`` alone."""
+    return f"{name} {words}" if words else name

@@ -53,9 +53,8 @@ class Launch:
         script = os.path.join(REPO, "scripts", "train.py")
         if not self.distributed:
             return [sys.executable, script, *args]
-        runner = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={self.nproc_per_node}",
-                  f"--nnodes={self.nnodes}"]
-        for key in PASSED_THROUGH[1:]:
+        runner = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={self.nproc_per_node}"]
+        for key in PASSED_THROUGH:
             value = getattr(self, key)
             if value is not None:
                 runner.append(f"--{key.replace('_', '-')}={value}")

@@ -140,7 +140,10 @@ def load_recipe(folder: str) -> Recipe:
 
 
 def members_path(recipe: Recipe, name: str, flag: str) -> str:
-    path = name if os.path.isabs(name) or os.path.exists(name) else os.path.join(recipe.folder, name)
+    """A members file of the recipe folder, or else one at the path given (the folder's wins)."""
+    path = os.path.join(recipe.folder, name)
+    if not os.path.isfile(path):
+        path = name
     if not os.path.isfile(path):
         choices = sorted(f for f in os.listdir(recipe.folder) if f.endswith(".yaml") and f != RECIPE_FILE)
         raise RecipeError(f"{flag} {name}: no such file in {recipe.folder}; the files there are {', '.join(choices)}")
