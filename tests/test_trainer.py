@@ -109,7 +109,8 @@ def test_mixing_and_the_stubborn_loop(builtin_cache, tmp_path):
     classes = sorted(os.listdir(os.path.join(synthetic.default_root(), "train")))
     for entry in epochs_logged(summary["run_dir"]):
         accuracy = entry["per_class_top1"]
-        worst = sorted(range(len(accuracy)), key=lambda c: (accuracy[c], c))[:2]
+        loss = entry["per_class_val_loss"]
+        worst = sorted(range(len(accuracy)), key=lambda c: (accuracy[c], -loss[c], c))[:2]
         assert entry["stubborn"] == [classes[c] for c in worst]
     assert checkpoint.load(os.path.join(summary["run_dir"], "last.pt"))["stubborn"].sum() == 2
 
@@ -143,6 +144,36 @@ def test_a_stopped_run_resumes_exactly(builtin_cache, tmp_path, monkeypatch):
     wb = checkpoint.load(os.path.join(stopped["run_dir"], "last.pt"))
     for key in ("model", "ema"):
         assert all(torch.equal(wa[key][k], wb[key][k]) for k in wa[key]), f"{key} weights differ after resume"
+
+
+def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, tmp_path, monkeypatch):
+    # resnet9s_cifar: resnet10t's 1 x 1 feature maps meet a oneDNN bf16 fault on a change of size (see DESIGN.md).
+    common = ["--arch", "resnet9s_cifar", "--epochs", "3", "--pad-crop", "4", "--flip-order", "alternate",
+              "--progressive-min-size", "16",
+              "--progressive-ramp", "0,1", "--label-smoothing", "0.1", "--output-dir", str(tmp_path)]
+    straight = train(config(*common, "--name", "straight"))
+    logged = epochs_logged(straight["run_dir"])
+    assert [e["image_size"] for e in logged] == [16, 24, 32]
+    assert "in memory" in " ".join(events(straight["run_dir"])[0]["notes"])
+    original_step = TrainStep.__call__
+
+    def step_then_signal(self, images, labels, mode, stubborn=None, step=0):
+        loss = original_step(self, images, labels, mode, stubborn, step)
+        if step == 60:  # in the second epoch, at 24 px
+            assert images.shape[1] == 24
+            os.kill(os.getpid(), signal.SIGTERM)
+        return loss
+
+    monkeypatch.setattr(TrainStep, "__call__", step_then_signal)
+    stopped = train(config(*common, "--name", "stopped"))
+    assert stopped["stopped"]
+    monkeypatch.setattr(TrainStep, "__call__", original_step)
+    assert train_script.main(["--resume", stopped["run_dir"]]) == 0
+    a, b = logged, epochs_logged(stopped["run_dir"])
+    assert [e["train_loss"] for e in a] == [e["train_loss"] for e in b]
+    wa = checkpoint.load(os.path.join(straight["run_dir"], "last.pt"))["model"]
+    wb = checkpoint.load(os.path.join(stopped["run_dir"], "last.pt"))["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(builtin_cache, tmp_path, capsys):

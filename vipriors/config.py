@@ -143,12 +143,28 @@ class DataConfig(_Section):
     data_pipelines: int = setting(2, "independent DALI training pipelines per process, sharing its --data-threads (a "
                                      "second one keeps the CPU busy while the other waits inside AutoAugment's conditional "
                                      "operators)", COUNT)
+    in_memory: Literal["auto", "on", "off"] = setting(
+        "auto", "decode every image once and augment each epoch from the decoded pixels in host memory (pad-and-crop "
+                "and flips only): on | off | auto (on where the augmentation allows it and the decoded train + val "
+                "sets fit --in-memory-budget)")
+    in_memory_budget: float = setting(8.0, "GB of decoded pixels (train + val, per process) --in-memory auto keeps in "
+                                           "host memory", POSITIVE)
+    progressive_min_size: int = setting(0, "progressive resizing: train the first epochs at this size, rising to "
+                                           "--image-size over --progressive-ramp (0: off; evaluation is always at "
+                                           "--image-size)", NON_NEGATIVE)
+    progressive_ramp: tuple[float, float] = setting((0.2, 0.8), "progressive resizing: the share of --epochs where "
+                                                                "the size starts and ends its rise", PROBABILITY)
+    progressive_step: int = setting(8, "progressive resizing: sizes are multiples of this many px (a handful of "
+                                       "sizes: each is one compiled graph)", COUNT)
     check_data: bool = setting(True, "scan the images for bad files before training (cached)")
     skip_bad_files: bool = setting(False, "leave files the scan finds broken out, instead of stopping")
     mean: tuple[float, float, float] = setting(IMAGENET_MEAN, "per-channel mean, 0..255 units", Range(0, 255))
     std: tuple[float, float, float] = setting(IMAGENET_STD, "per-channel std, 0..255 units", POSITIVE)
 
     def check(self):
+        _ordered(self, "progressive_ramp")
+        if self.progressive_min_size > self.image_size:
+            self.refuse("progressive_min_size", f"must not exceed --image-size {self.image_size}")
         if self.skip_bad_files and not self.check_data:
             self.refuse("skip_bad_files", "needs the scan that finds the bad files; drop --check-data false")
         if not [s for s in self.train_split.split(",") if s.strip()]:
@@ -165,6 +181,9 @@ class AugmentConfig(_Section):
     pad_crop: int = setting(0, "N > 0: resize to the training size, pad N px of black on every side and crop back at a "
                                "random place (the CIFAR standard) instead of the random-resized crop", NON_NEGATIVE)
     hflip: float = setting(0.5, "horizontal flip probability", PROBABILITY)
+    flip_order: Literal["random", "alternate"] = setting(
+        "random", "random: each image flipped by --hflip every epoch | alternate: flipped every other epoch, from a "
+                  "random start per image (derandomised flips, as airbench; needs --in-memory)")
     rotate_prob: float = setting(0.25, "probability of a random rotation", PROBABILITY)
     rotate_degrees: float = setting(15.0, "rotation angle range, +-degrees", Range(0, 180))
     blur_prob: float = setting(0.1, "probability of a Gaussian blur", PROBABILITY)

@@ -82,9 +82,13 @@ def prepare(config: TrainConfig, env: distributed.DistEnv) -> TrainingData:
         (train, val), skipped = scan_for_bad_files([train, val], root, env, data.skip_bad_files)
         notes += skipped
         _check_batch_size(config, train, env, root)
+    shard = Shard(env.rank, env.world_size)
+    if data.in_memory == "on":
+        train_batches, val_loader = _in_memory(config, train, val, env, shard)
+        notes.append(f"in memory: {len(train)} + {len(val)} images decoded once, augmented from the decoded pixels")
+        return TrainingData(root, train, val, notes, stubborn, class_words, train_batches, val_loader)
     from .loader import TrainBatches, eval_loader  # imports DALI
 
-    shard = Shard(env.rank, env.world_size)
     train_batches = TrainBatches(
         train, batch_size=data.batch_size, image_size=data.image_size, augment=config.augment, device=env.device,
         threads=data.data_threads, seed=config.runtime.seed, shard=shard, pipeline_batch=data.pipeline_batch,
@@ -92,3 +96,17 @@ def prepare(config: TrainConfig, env: distributed.DistEnv) -> TrainingData:
     val_loader = eval_loader(val, batch_size=data.batch_size, image_size=data.image_size, crop_pct=data.crop_pct,
                              device=env.device, threads=data.data_threads, shard=shard)
     return TrainingData(root, train, val, notes, stubborn, class_words, train_batches, val_loader)
+
+
+def _in_memory(config: TrainConfig, train: folder.Samples, val: folder.Samples, env: distributed.DistEnv, shard: Shard):
+    """The training batches and evaluation loader from images decoded once (vipriors.data.memory)."""
+    from . import memory
+    from .loader import decoded_eval_images, decoded_train_images  # imports DALI
+
+    data = config.data
+    train_images = decoded_train_images(train, image_size=data.image_size, augment=config.augment,
+                                        threads=data.data_threads)
+    val_images = decoded_eval_images(val, image_size=data.image_size, crop_pct=data.crop_pct, threads=data.data_threads)
+    batches = memory.MemoryBatches(train_images, train.labels, batch_size=data.batch_size, augment=config.augment,
+                                   device=env.device, seed=config.runtime.seed, shard=shard)
+    return batches, memory.MemoryEval(val_images, val.labels, batch_size=data.batch_size, device=env.device, shard=shard)

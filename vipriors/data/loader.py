@@ -6,12 +6,13 @@ reader's padding, so across ranks every image is seen exactly once.
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import torch
 
 from .folder import Samples
-from .pipeline import READER_NAME, AugmentConfig, Shard, eval_pipeline, train_pipeline
+from .pipeline import READER_NAME, AugmentConfig, Shard, decode_pipeline, eval_pipeline, train_pipeline
 
 
 class DaliLoader:
@@ -76,10 +77,16 @@ class TrainBatches:
     def __len__(self) -> int:
         return self.steps_per_epoch
 
-    def epoch(self, epoch: int, skip: int = 0):
-        """Yields the batches of ``epoch``, leaving out the first ``skip`` (already trained on)."""
+    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None):
+        """Yields the batches of ``epoch`` at ``image_size`` (default: the configured size),
+        leaving out the first ``skip`` (already trained on). Below the configured size
+        (progressive resizing) the pad-and-crop's padding shrinks in proportion."""
         n = len(self.samples)
-        order = random.Random(f"{self.seed}/{epoch}").sample(range(n), n)
+        order = epoch_order(self.seed, epoch, n)
+        size = image_size or self.image_size
+        augment = self.augment
+        if size != self.image_size and augment.pad_crop:
+            augment = dataclasses.replace(augment, pad_crop=max(1, round(augment.pad_crop * size / self.image_size)))
         files = [self.samples.files[i] for i in order]
         labels = [self.samples.labels[i] for i in order]
         loaders = []
@@ -89,7 +96,7 @@ class TrainBatches:
             threads = max(1, self.threads // self.pipelines + (k < self.threads % self.pipelines))
             dali_seed = self.seed * 1_000_003 + epoch * 1009 + shard.index
             kwargs, on_gpu = _pipeline_kwargs(self.batch_size * self.batches_per_run, threads, self.device, dali_seed)
-            pipe = train_pipeline(files, labels, shard, self.image_size, self.augment, on_gpu, **kwargs)
+            pipe = train_pipeline(files, labels, shard, size, augment, on_gpu, **kwargs)
             pipe.build()
             loaders.append(DaliLoader(pipe, self.device))
         batches = _whole_batches(_in_turn(loaders), self.batch_size)
@@ -98,6 +105,11 @@ class TrainBatches:
                 return
             if step >= skip:
                 yield batch
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> list[int]:
+    """The permutation of the ``n`` training images that ``epoch`` reads (the same on every rank)."""
+    return random.Random(f"{seed}/{epoch}").sample(range(n), n)
 
 
 def _in_turn(loaders):
@@ -131,6 +143,27 @@ def _whole_batches(runs, size: int):
             yield images[s:s + size], labels[s:s + size]
         if end < images.shape[0]:
             held, held_count = [(images[end:], labels[end:])], images.shape[0] - end
+
+
+def decoded_train_images(samples: Samples, *, image_size: int, augment: AugmentConfig, threads: int) -> torch.Tensor:
+    """Every training image decoded and resized as the training pipeline does before its
+    pad-and-crop: uint8 [N, S, S, 3] on the host, in ``samples``' order."""
+    from .memory import decode
+
+    def factory(files, labels, batch):
+        kwargs, _ = _pipeline_kwargs(batch, threads, torch.device("cpu"), 0)
+        return decode_pipeline(files, labels, image_size, augment, **kwargs)
+    return decode(samples, factory, 256)
+
+
+def decoded_eval_images(samples: Samples, *, image_size: int, crop_pct: float, threads: int) -> torch.Tensor:
+    """Every evaluation image as the evaluation pipeline gives it: uint8 [N, S, S, 3] on the host."""
+    from .memory import decode
+
+    def factory(files, labels, batch):
+        kwargs, _ = _pipeline_kwargs(batch, threads, torch.device("cpu"), 0)
+        return eval_pipeline(files, labels, Shard(), image_size, crop_pct, False, **kwargs)
+    return decode(samples, factory, 256)
 
 
 def eval_loader(samples: Samples, *, batch_size: int, image_size: int, crop_pct: float,

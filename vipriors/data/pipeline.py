@@ -58,6 +58,16 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augmen
     return images, label.gpu() if on_gpu else label
 
 
+@pipeline_def(enable_conditionals=False)
+def decode_pipeline(files, labels, image_size: int, augment: AugmentConfig):
+    """The training pipeline's deterministic first half (decode, resize), on the CPU: the
+    pixels the in-memory path keeps (vipriors.data.memory)."""
+    jpegs, label = fn.readers.file(files=list(files), labels=list(labels), random_shuffle=False,
+                                   pad_last_batch=True, name=READER_NAME)
+    images = fn.decoders.image(jpegs, device="cpu", output_type=types.RGB)
+    return _resize(images, image_size, augment, False), label
+
+
 def _resize(images, image_size: int, augment: AugmentConfig, on_gpu: bool):
     # The choice is resolved before any pipeline is built (vipriors.engine.autos), and saved with the run.
     if augment.train_resize == "auto":

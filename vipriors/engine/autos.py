@@ -4,7 +4,8 @@ Every "auto" (device, amp, compile, memory format, training resize) becomes the 
 machine runs, and everything that needs the machine or the file system to check (a GPU for
 --device cuda, the architecture's name, the files a flag names) is checked. The result is
 the configuration the run saves, so a resume, here or elsewhere, runs the same settings
-or stops with the reason. Nothing here reads the data or builds a model.
+or stops with the reason. Nothing here reads an image or builds a model; the in-memory
+choice counts the files the run would decode.
 """
 from __future__ import annotations
 
@@ -63,6 +64,37 @@ def _check_paths(config: TrainConfig) -> None:
         raise ConfigError(f"--output-dir {out}: is a file, not a folder; give a folder for the run folders")
 
 
+def image_count(config: TrainConfig) -> int:
+    """How many train + val images the run reads (a folder listing; the built-in dataset's own counts)."""
+    from ..data import folder, synthetic
+
+    data = config.data
+    if data.root is None:
+        spec = synthetic.SyntheticSpec()
+        splits = [s.strip() for s in data.train_split.split(",") if s.strip()] + [data.val_split]
+        return sum(spec.counts().get(s, 0) for s in splits) * len(synthetic.CLASSES)
+    train = folder.scan_splits(data.root, data.train_split)
+    return len(train) + len(folder.scan_splits(data.root, data.val_split, train.classes))
+
+
+def in_memory_for(config: TrainConfig) -> tuple[str, str]:
+    """"on" or "off" for --in-memory, and the reason; "on" refused where the augmentation needs the files."""
+    from ..data.memory import unsupported_augmentation, uses_memory
+
+    why_not = unsupported_augmentation(config.augment)
+    if config.data.in_memory == "on" and why_not:
+        raise ConfigError(f"--in-memory on: {why_not}; use --in-memory off or auto (the file pipeline)")
+    if config.augment.flip_order == "alternate" and (config.data.in_memory == "off" or why_not):
+        raise ConfigError("--flip-order alternate: needs the in-memory path (--in-memory on or auto, with pad-and-crop "
+                          "and flips only); use --flip-order random with the file pipeline")
+    if config.data.in_memory == "off":
+        return "off", "--in-memory off"
+    on, why = uses_memory(config, image_count(config) if not why_not else 0)
+    if config.augment.flip_order == "alternate" and not on:
+        raise ConfigError(f"--flip-order alternate: needs the in-memory path, and {why}; raise --in-memory-budget")
+    return ("on" if on else "off"), why
+
+
 def resolve(config: TrainConfig) -> TrainConfig:
     from ..data.dali_plugin import resolve_resize
 
@@ -75,4 +107,5 @@ def resolve(config: TrainConfig) -> TrainConfig:
                             compile="on" if compile_on else "off")
     model = config.model
     config = config.replace("model", memory_format=memory_format_for(model.memory_format, model.arch, device))
-    return config.replace("augment", train_resize=resolve_resize(config.augment.train_resize, device == "cuda"))
+    config = config.replace("augment", train_resize=resolve_resize(config.augment.train_resize, device == "cuda"))
+    return config.replace("data", in_memory=in_memory_for(config)[0])

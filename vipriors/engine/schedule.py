@@ -21,3 +21,26 @@ def build_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_s
 def scaled_lr(base_lr: float, global_batch: int) -> float:
     """The linear scaling rule: base_lr per 256 images."""
     return base_lr * global_batch / 256
+
+
+def progressive_size(epoch: int, epochs: int, full: int, minimum: int, ramp: tuple[float, float], step: int) -> int:
+    """The training image size of ``epoch`` (0-based) under progressive resizing.
+
+    ``minimum`` until ``ramp[0] * epochs``, then rising linearly to ``full`` at
+    ``ramp[1] * epochs`` (FFCV's ImageNet schedule), rounded to a multiple of ``step``
+    so that only a handful of sizes occur; ``full`` from there on, and always in the last
+    epoch (the model is evaluated at full size). ``minimum`` 0 is off.
+    """
+    if minimum <= 0 or minimum >= full:
+        return full
+    start, end = ramp[0] * epochs, ramp[1] * epochs
+    if epoch >= end or epoch == epochs - 1:
+        return full
+    share = 0.0 if epoch < start else (epoch - start) / (end - start)
+    size = step * round((minimum + share * (full - minimum)) / step)
+    return max(minimum, min(full, size))
+
+
+def progressive_sizes(epochs: int, full: int, minimum: int, ramp: tuple[float, float], step: int) -> list[int]:
+    """Every epoch's training size, in order."""
+    return [progressive_size(e, epochs, full, minimum, ramp, step) for e in range(epochs)]

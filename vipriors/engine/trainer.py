@@ -23,7 +23,7 @@ from . import autos, checkpoint, distributed
 from .metrics import ClassAccuracy
 from .run_folder import RunFolder, new_run_path
 from .runlog import progress_bar
-from .schedule import build_scheduler, scaled_lr
+from .schedule import build_scheduler, progressive_sizes, scaled_lr
 from .step import TrainStep
 
 
@@ -48,6 +48,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, env: distributed.DistEnv, data: TrainingData, run: RunFolder):
         self.config, self.env, self.data, self.run, self.device = config, env, data, run, env.device
         self.classes = data.classes
+        d = config.data
+        self.image_sizes = progressive_sizes(config.optim.epochs, d.image_size, d.progressive_min_size,
+                                             d.progressive_ramp, d.progressive_step)
         torch.manual_seed(config.runtime.seed + env.rank)
         self._setup_model()
         self._setup_optimisation()
@@ -85,7 +88,10 @@ class Trainer:
             model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         compiled = config.runtime.compile == "on"
-        self.model = torch.compile(model, mode=config.runtime.compile_mode) if compiled else model
+        # Under progressive resizing each size is its own static graph (a handful, by
+        # --progressive-step), rather than one graph with a dynamic size.
+        dynamic = False if len(set(self.image_sizes)) > 1 else None
+        self.model = torch.compile(model, mode=config.runtime.compile_mode, dynamic=dynamic) if compiled else model
         self.mean = ops.channel_constants(config.data.mean, self.device, "--mean")
         self.std = ops.channel_constants(config.data.std, self.device, "--std", positive=True)
 
@@ -217,7 +223,8 @@ class Trainer:
         total = len(self.data.train_batches)
         bar = progress_bar(total, f"epoch {epoch + 1}", self.env.is_main)
         bar.update(self.epoch_step)
-        for images, labels in self.data.train_batches.epoch(epoch, skip=self.epoch_step):
+        batches = self.data.train_batches.epoch(epoch, skip=self.epoch_step, image_size=self.image_sizes[epoch])
+        for images, labels in batches:
             mode = mixing.choose_mode(mix, self.mode_rng) if mixing_on else "none"
             loss = self.train_step(images, labels, mode, stubborn, step=self.step)
             self.step += 1
@@ -246,7 +253,8 @@ class Trainer:
         totals = distributed.all_reduce_sum(totals, self.env)
         mean_loss = (totals[0] / totals[1]).item()
         self._check_finite(mean_loss, epoch)
-        return {"train_loss": mean_loss, "images_per_sec": timed_images * self.env.world_size / elapsed if elapsed else None}
+        return {"train_loss": mean_loss, "images_per_sec": timed_images * self.env.world_size / elapsed if elapsed else None,
+                "image_size": self.image_sizes[epoch]}
 
     def _carry(self, loss_sum: torch.Tensor, seen: int) -> None:
         """Adds this stretch of the epoch to the sums a checkpoint carries across a restart."""
@@ -262,7 +270,7 @@ class Trainer:
             x = x if self.memory_format is torch.channels_last else x.contiguous()
             with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
                 logits = model(x).float()
-            meter.update(logits, labels, F.cross_entropy(logits, labels, reduction="sum"))
+            meter.update(logits, labels, F.cross_entropy(logits, labels, reduction="none"))
         return meter.reduce(self.env)
 
     def _update_stubborn(self, evaluation: dict) -> list[str]:
@@ -271,7 +279,9 @@ class Trainer:
         if k == 0:  # a fixed set from --stubborn-file
             return [self.classes[c] for c in torch.nonzero(self.stubborn).flatten().tolist()]
         evaluated = [c for c, n in enumerate(evaluation["class_counts"]) if n > 0]
-        worst = sorted(evaluated, key=lambda c: (evaluation["per_class"][c], c))[:k]
+        # Lowest accuracy first; among equal accuracies (dozens of classes sit at 0% early on
+        # with many classes) the highest validation loss, so the set is the hardest classes.
+        worst = sorted(evaluated, key=lambda c: (evaluation["per_class"][c], -evaluation["per_class_loss"][c], c))[:k]
         self.stubborn.zero_()
         self.stubborn[worst] = True
         return [self.classes[c] for c in worst]
@@ -343,6 +353,8 @@ class Trainer:
     def _log_epoch(self, epoch, train, evaluation, ema_eval, stubborn, seconds) -> None:
         epochs, lr = self.config.optim.epochs, self.scheduler.get_last_lr()[0]
         rate = f"{train['images_per_sec']:.0f} img/s" if train["images_per_sec"] else "-"
+        if train["image_size"] != self.config.data.image_size:
+            rate += f" at {train['image_size']}px"
         log = self.run.log
         if evaluation is None:  # between evaluations (--eval-every)
             log.say(f"epoch {epoch + 1}/{epochs}  loss {train['train_loss']:.4f}  lr {lr:.3g}  {rate}  {seconds:.1f}s")
@@ -356,6 +368,7 @@ class Trainer:
         extra = {"ema_val_top1": ema_eval["top1"]} if ema_eval else {}
         log.record("epoch", epoch=epoch + 1, step=self.step, lr=lr, val_top1=evaluation["top1"],
                    val_loss=evaluation["loss"], val_images=evaluation["images"], per_class_top1=evaluation["per_class"],
+                   per_class_val_loss=evaluation["per_class_loss"],
                    stubborn=stubborn, epoch_seconds=seconds, **train, **extra)
         self.run.scalars({"train/loss": train["train_loss"], "train/lr": lr, "val/top1": evaluation["top1"],
                           "val/loss": evaluation["loss"], **({"val/ema_top1": ema_eval["top1"]} if ema_eval else {})},

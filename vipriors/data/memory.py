@@ -1,0 +1,167 @@
+"""Training and evaluation from decoded pixels held in memory: decode once, augment every epoch.
+
+A data-efficient dataset is small: Tiny-200's 20,000 images at 32 px are 60 MB decoded. The
+file pipeline decodes and resizes every image again each epoch; here DALI decodes and
+resizes each image once (the same operators, so the pixels are the file pipeline's), and
+every epoch's pad-and-crop and flip run as one gather over the uint8 batch on the training
+device, which costs nothing next to the training step.
+
+The batches of an epoch are a pure function of (seed, epoch, rank), as in the file
+pipeline: the same permutation of the images (``loader.epoch_order``), the rank's
+contiguous shard of it, and crop offsets and flips drawn for the epoch from a generator
+seeded with (seed, epoch). So a run resumed at any step sees the batches it would have
+seen. The draws differ from DALI's, so a run keeps the path it started on (the resolved
+``--in-memory`` is saved with the run).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..config import AugmentConfig, TrainConfig
+from .folder import Samples
+from .pipeline import Shard
+
+# What the in-memory path can do: pad-and-crop and flips. Anything else needs the original
+# file (random-resized crops) or DALI's operators (rotation, blur, the policies).
+def unsupported_augmentation(augment: AugmentConfig) -> str | None:
+    """Why ``augment`` needs the file pipeline, or None when the in-memory path runs it."""
+    if augment.pad_crop == 0:
+        return "the random-resized crop (--pad-crop 0) reads the original file"
+    for flag, on in (("--rotate-prob", augment.rotate_prob > 0), ("--blur-prob", augment.blur_prob > 0),
+                     ("--auto-augment", augment.auto_augment != "none")):
+        if on:
+            return f"{flag} runs in DALI's graph"
+    return None
+
+
+def decoded_bytes(images: int, image_size: int) -> int:
+    return images * image_size * image_size * 3
+
+
+def uses_memory(config: TrainConfig, images: int) -> tuple[bool, str]:
+    """Whether the run trains from memory (``--in-memory`` resolved) and why, for ``images`` train + val images."""
+    data, why_not = config.data, unsupported_augmentation(config.augment)
+    if data.in_memory == "off":
+        return False, "--in-memory off"
+    if why_not:
+        return False, f"file pipeline: {why_not}"
+    size_gb = decoded_bytes(images, data.image_size) / 1e9
+    if data.in_memory == "auto" and size_gb > data.in_memory_budget:
+        return False, f"file pipeline: the decoded images need {size_gb:.1f} GB, over --in-memory-budget {data.in_memory_budget:g}"
+    return True, f"in memory: {images} images decoded once ({size_gb:.2f} GB)"
+
+
+def decode(samples: Samples, pipe_factory, batch_size: int) -> torch.Tensor:
+    """Every image of ``samples`` through the DALI pipeline ``pipe_factory(files, labels, batch)``,
+    in order, as one uint8 [N, H, W, 3] tensor on the host."""
+    from .loader import DaliLoader
+
+    pipe = pipe_factory(samples.files, samples.labels, batch_size)
+    pipe.build()
+    parts = [images.clone() for images, _ in DaliLoader(pipe, torch.device("cpu"))]
+    decoded = torch.cat(parts)
+    assert decoded.shape[0] == len(samples), (decoded.shape, len(samples))
+    return decoded
+
+
+def shard_range(n: int, shard: Shard) -> tuple[int, int]:
+    """The contiguous part of ``n`` items that ``shard`` reads (DALI's file reader shards so)."""
+    return n * shard.index // shard.count, n * (shard.index + 1) // shard.count
+
+
+def crop_and_flip(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pad-and-crop and flip of a uint8 [B, H, W, 3] batch, as the file pipeline's
+    ``fn.crop(out_of_bounds_policy="pad")`` then ``fn.flip`` compute them.
+
+    ``offsets`` int64 [B, 2]: each window's top-left corner (y, x) in [0, 2 * pad] of the image
+    padded with ``pad`` px of zeros on every side; ``flips`` bool [B]: mirror after cropping.
+    """
+    batch, height, width, _ = images.shape
+    padded = F.pad(images, (0, 0, pad, pad, pad, pad))
+    device = images.device
+    ys = offsets[:, 0:1] + torch.arange(height, device=device)  # [B, H]
+    cols = torch.arange(width, device=device)
+    cols = torch.where(flips.view(-1, 1), width - 1 - cols, cols)  # [B, W]
+    xs = offsets[:, 1:2] + cols
+    rows = torch.arange(batch, device=device).view(-1, 1, 1)
+    return padded[rows, ys.view(batch, height, 1), xs.view(batch, 1, width)]
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """A uint8 [B, H, W, 3] batch resized to ``size`` x ``size`` (bilinear, antialiased, as the
+    file pipeline's resize), for the small sizes of progressive resizing."""
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    nchw = images.permute(0, 3, 1, 2)
+    if images.device.type == "cpu":  # torch's uint8 SIMD kernel (the one our DALI resize runs)
+        out = F.interpolate(nchw, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    else:
+        out = F.interpolate(nchw.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out = out.round_().clamp_(0, 255).to(torch.uint8)
+    return out.permute(0, 2, 3, 1).contiguous()
+
+
+class MemoryBatches:
+    """The training batches of each epoch from decoded ``images`` (uint8 [N, S, S, 3], host)."""
+
+    def __init__(self, images: torch.Tensor, labels: tuple[int, ...], *, batch_size: int, augment: AugmentConfig,
+                 device: torch.device, seed: int, shard: Shard = Shard()):
+        self.images, self.batch_size, self.augment, self.device, self.seed = images, batch_size, augment, device, seed
+        self.labels = torch.tensor(labels, dtype=torch.int64)
+        self.shard = shard
+        n = len(labels)
+        self.steps_per_epoch = (n // shard.count) // batch_size
+        # Alternating flips: each image's first-epoch flip, fixed for the run.
+        self.first_flip = torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def draws(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every image's crop offset [N, 2] and flip [N] in ``epoch``, by image index."""
+        n, pad, augment = len(self.labels), self.augment.pad_crop, self.augment
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
+        coins = torch.rand(n, generator=generator)
+        if augment.flip_order == "alternate":
+            flips = self.first_flip ^ bool(epoch % 2) if augment.hflip > 0 else torch.zeros(n, dtype=torch.bool)
+        else:
+            flips = coins < augment.hflip
+        return offsets, flips
+
+    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None):
+        """Yields the batches of ``epoch`` at ``image_size`` (default: the decoded size), from step ``skip`` on."""
+        from .loader import epoch_order
+
+        order = torch.tensor(epoch_order(self.seed, epoch, len(self.labels)), dtype=torch.int64)
+        begin, end = shard_range(len(order), self.shard)
+        mine = order[begin:end]
+        offsets, flips = self.draws(epoch)
+        size = image_size or self.images.shape[1]
+        for step in range(skip, self.steps_per_epoch):
+            index = mine[step * self.batch_size:(step + 1) * self.batch_size]
+            images = self.images.index_select(0, index).to(self.device, non_blocking=True)
+            images = crop_and_flip(images, offsets[index].to(self.device), flips[index].to(self.device),
+                                   self.augment.pad_crop)
+            yield resize(images, size), self.labels[index].to(self.device, non_blocking=True)
+
+
+class MemoryEval:
+    """Evaluation batches from decoded ``images`` (the evaluation pipeline's output), the
+    rank's contiguous shard, every image exactly once across ranks."""
+
+    def __init__(self, images: torch.Tensor, labels: tuple[int, ...], *, batch_size: int, device: torch.device,
+                 shard: Shard = Shard()):
+        begin, end = shard_range(len(labels), shard)
+        self.images = images[begin:end]
+        self.labels = torch.tensor(labels[begin:end], dtype=torch.int64)
+        self.batch_size, self.device = batch_size, device
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def __iter__(self):
+        for start in range(0, len(self.labels), self.batch_size):
+            yield (self.images[start:start + self.batch_size].to(self.device, non_blocking=True),
+                   self.labels[start:start + self.batch_size].to(self.device, non_blocking=True))
