@@ -62,3 +62,17 @@ def test_render_writes_tables_and_the_plot(tmp_path):
     text = readme.read_text()
     assert "old" not in text and "| cutmix |" in text and "timm create_loader" in text and text.endswith("outro\n")
     assert (folder / "train_step.png").exists()
+
+
+def test_epoch_benchmark_times_ours_the_plain_loop_and_the_step():
+    doc = run("epoch.py", "--images", "40", "--batch", "8", "--size", "16", "--min-size", "8", "--step-size", "8",
+              "--epochs", "10")
+    assert doc["benchmark"] == "epoch" and doc["workload"]["images"] == 40
+    rates = {r["name"]: r["images_per_sec"] for r in doc["results"]}
+    assert set(rates) == {"step alone", "plain loop", "ours at 8px", "ours at 16px"}
+    ratios = {c["name"]: c for c in doc["comparisons"]}
+    assert ratios["ours full size vs plain loop"]["ratio"] == pytest.approx(
+        rates["ours at 16px"] / rates["plain loop"], abs=0.01)
+    # The schedule of 10 epochs from 8 px, ramp 0.2-0.8: 8 px in 5 epochs, 16 px in 5.
+    average = ratios["ours progressive average vs plain loop"]["average_images_per_sec"]
+    assert average == pytest.approx(10 / (5 / rates["ours at 8px"] + 5 / rates["ours at 16px"]), rel=0.01)

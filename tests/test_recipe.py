@@ -204,6 +204,30 @@ def test_a_cpu_recipe_runs_end_to_end_and_keeps_what_is_done(source, tmp_path, c
     assert rows[0] == ["Image IDs", "Predictions"] and [r[0] for r in rows[1:]] == list(voted.ids)
 
 
+@pytest.mark.slow
+def test_a_direct_recipe_trains_only_the_final_models(source, tmp_path, capsys):
+    train_source, names, other_images = source
+    folder = write_recipe(
+        tmp_path / "direct", f"source: {train_source}\nsplit: {{train: 8, val: 8}}\ndata: {tmp_path / 'data'}\n"
+        f"runs: {tmp_path / 'runs'}\nfinal: {{train_split: 'train,val', direct: true}}\n",
+        "members:\n  - {name: a, config: base.yaml, args: [--epochs, '3']}\n", TINY)
+    assert recipe_cli.main([str(folder)]) == 0
+    runs = tmp_path / "runs"
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ["a-final"], "no train-only stage"
+    summary = json.loads((runs / "summary.json").read_text())
+    assert summary["rows"] == [] and "vote_top1" not in summary and summary["final"][0]["name"] == "a (final: train,val)"
+    log = [json.loads(line) for line in (runs / "a-final" / "log.jsonl").read_text().splitlines()]
+    epochs = [e for e in log if e["event"] == "epoch"]
+    assert log[0]["train_images"] == 48 and len(epochs) == 3 and "val_top1" in epochs[-1]
+    assert sum("val_top1" in e for e in epochs) == 1, "evaluated once, after the last epoch"
+    assert recipe_cli.main([str(folder), "--predict", other_images, "--out", str(tmp_path / "pred")]) == 0
+    assert "the equal-weight vote of 1 final models" in capsys.readouterr().out
+    bad = write_recipe(tmp_path / "bad", "data: d\nruns: r\nfinal: {train_split: 'train,val', direct: 'yes'}\n",
+                       "members:\n  - {name: a, config: base.yaml}\n", TINY)
+    with pytest.raises(spec.RecipeError, match="final.direct 'yes': give true or false"):
+        spec.load_recipe(str(bad))
+
+
 def vipriors_layout(root, train_source, val_source, test_images: int = 6):
     """The layout build_dataset.py vipriors writes: train/<wnid>, val/<wnid>, test/imgs/img_<i>.JPEG."""
     shutil.copytree(train_source, root / "train")

@@ -106,12 +106,16 @@ class _Refusing(argparse.ArgumentParser):
         raise RecipeError(message)
 
 
+def _configured(args: list[str]) -> cfg.TrainConfig:
+    """The checked configuration train.py would build from ``args``."""
+    from ..cli.train import configure
+
+    return configure(cfg.build_parser("", parser_class=_Refusing).parse_args(args))[0]
+
+
 def check_commands(recipe: Recipe, members: list[Member], options: Options) -> None:
     """Every stage's train.py flags, checked as train.py checks them, before any work: a typo in
     the last member's args is found before the first member trains for an hour."""
-    from ..cli.train import configure
-
-    parser = cfg.build_parser("", parser_class=_Refusing)
     extra = list(options.train_args)
     for member in members:
         common = _common_args(recipe, member)
@@ -120,7 +124,7 @@ def check_commands(recipe: Recipe, members: list[Member], options: Options) -> N
             stage_args.append(common + _ls_args(member, "CE.pt") + extra)
         for args in stage_args:
             try:
-                configure(parser.parse_args(args))
+                _configured(args)
             except cfg.ConfigError as error:  # RecipeError (the parser's) is one too
                 raise RecipeError(f"member {member.name}: {error}") from None
 
@@ -148,7 +152,10 @@ def train_final(recipe: Recipe, member: Member, options: Options) -> Row:
         path = os.path.join(ce_dir, "stubborn_classes.json")
         write_text_atomic(path, json.dumps(stubborn))
         fixed += ["--stubborn-file", path, "--stubborn-classes", "0"]
-    epochs = _saved_setting(ce_dir, "optim", "epochs")
+    if recipe.final.direct:  # no member run to read: the epochs its flags set
+        epochs = _configured(_common_args(recipe, member) + extra).optim.epochs
+    else:
+        epochs = _saved_setting(ce_dir, "optim", "epochs")
     stage = stages.train(member.name + "-final", _common_args(recipe, member) + fixed +
                          ["--eval-every", str(epochs)] + extra, recipe.runs, launch)
     seconds = stage.seconds
@@ -230,7 +237,8 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     started = time.perf_counter()
     check_commands(recipe, members, options)
     prepare_data(recipe)
-    stages_of = [train_member(recipe, m, options) for m in members]
+    direct = not chain and recipe.final is not None and recipe.final.direct
+    stages_of = [] if direct else [train_member(recipe, m, options) for m in members]
     finals = []
     if not chain and recipe.final:
         chosen = recipe.final.members or [m.name for m in members]
@@ -240,7 +248,7 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     rows = [r for rs in stages_of for r in rs]
     summary = {"recipe": recipe.name, "tta": recipe.tta, "rows": print_table(rows, recipe)}
     last = [rs[-1] for rs in stages_of]
-    if not chain:  # one member's vote is the member: the row keeps the table's shape
+    if not chain and not direct:  # one member's vote is the member: the row keeps the table's shape
         vote_seconds = time.perf_counter()
         equal = vote(last, os.path.join(recipe.runs, "ensemble"), "all")
         greedy = vote(last, os.path.join(recipe.runs, "ensemble-greedy"), "greedy")

@@ -35,9 +35,12 @@ class Split:
 
 @dataclass(frozen=True)
 class Final:
-    """The final stage: every member (or those named) trained again on ``train_split``."""
+    """The final stage: every member (or those named) trained again on ``train_split``.
+    ``direct``: the recipe trains only the final models (no train-only stage and vote; the
+    members' settings were chosen on the validation split beforehand, with ``--ablation``)."""
     train_split: str
     members: tuple[str, ...] | None = None
+    direct: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,10 @@ def load_recipe(folder: str) -> Recipe:
         if not given.get("train_split"):
             raise RecipeError(f"{path}: final.train_split is required, e.g. 'train,val'")
         members = given.get("members")
-        final = Final(str(given["train_split"]), None if members is None else tuple(str(m) for m in members))
+        direct = given.get("direct", False)
+        if not isinstance(direct, bool):
+            raise RecipeError(f"{path}: final.direct {direct!r}: give true or false")
+        final = Final(str(given["train_split"]), None if members is None else tuple(str(m) for m in members), direct)
     if values.get("tta", "none") not in TTA_MODES:
         raise RecipeError(f"{path}: tta '{values['tta']}': choose one of {', '.join(TTA_MODES)}")
     if values.get("checkpoint", "last") not in CHECKPOINTS:

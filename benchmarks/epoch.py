@@ -1,0 +1,177 @@
+"""A training epoch of our trainer against a plain in-memory PyTorch loop and against the
+training step alone, all on the same network, batch and images; prints JSON (not a test).
+
+    python benchmarks/epoch.py --data data/tiny200-50 --arch resnet9s_cifar --size 32 --batch 64
+
+Measured, in one run, one after the other:
+  step     ``vipriors.engine.step.TrainStep`` on one fixed uint8 batch: the floor an epoch can reach;
+  plain    a plain loop over a uint8 tensor of the decoded images (the peer below: per-batch
+           pad-and-crop offset, per-image flip, float normalisation, the same model, optimiser,
+           label smoothing, bf16 autocast and channels_last);
+  ours     ``scripts/train.py`` itself (in-memory path), one epoch at each size of the
+           progressive schedule, images/s as its log reports it (data, mixing, logging included);
+and the recipe's average epoch under progressive resizing, from the per-size rates and the
+schedule's count of epochs at each size. Without --data the images are random pixels
+(the cost does not depend on them).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import emit, environment  # noqa: E402
+
+from vipriors import config as cfg  # noqa: E402
+from vipriors import ops  # noqa: E402
+from vipriors.config import MixConfig  # noqa: E402
+from vipriors.engine.schedule import progressive_sizes  # noqa: E402
+from vipriors.engine.step import TrainStep  # noqa: E402
+from vipriors.engine.trainer import train  # noqa: E402
+from vipriors.models import create_model  # noqa: E402
+
+
+def plain_epoch(images: torch.Tensor, labels: torch.Tensor, arch: str, batch: int, classes: int) -> float:
+    """Images/s of a plain loop over ``images`` (uint8 [N, S, S, 3]): the peer, a handful of lines."""
+    torch.manual_seed(0)
+    model = create_model(arch, classes).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    mean = torch.tensor(ops.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(ops.IMAGENET_STD).view(1, 3, 1, 1)
+    size, steps = images.shape[1], len(images) // batch
+    order = torch.randperm(len(images))
+    start = None
+    for step in range(steps):
+        if step == 1:
+            start = time.perf_counter()  # the first step warms up, as in the trainer's figure
+        index = order[step * batch:(step + 1) * batch]
+        x = images[index].permute(0, 3, 1, 2).float()
+        x = F.pad(x, (4, 4, 4, 4))
+        dy, dx = torch.randint(0, 9, (2,)).tolist()
+        x = x[:, :, dy:dy + size, dx:dx + size]
+        x = torch.where(torch.rand(len(x), 1, 1, 1) < 0.5, x.flip(3), x)
+        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = F.cross_entropy(model(x), labels[index], label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return (steps - 1) * batch / (time.perf_counter() - start)
+
+
+def step_alone(arch: str, batch: int, size: int, classes: int, steps: int) -> float:
+    torch.manual_seed(0)
+    model = create_model(arch, classes).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    step = TrainStep(model, opt, mean=torch.tensor(ops.IMAGENET_MEAN), std=torch.tensor(ops.IMAGENET_STD),
+                     mix=MixConfig(cutmix=0.0), amp=torch.bfloat16, memory_format=torch.channels_last,
+                     label_smoothing=0.1)
+    images = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8)
+    labels = torch.randint(0, classes, (batch,))
+    for _ in range(2):
+        step(images, labels, "none")
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(images, labels, "none")
+    return steps * batch / (time.perf_counter() - start)
+
+
+def random_dataset(root: str, classes: int, per_class: int, size: int) -> None:
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for split in ("train", "val"):
+        for c in range(classes):
+            folder = os.path.join(root, split, f"c{c:03d}")
+            os.makedirs(folder, exist_ok=True)
+            for k in range(per_class if split == "train" else 1):
+                pixels = torch.randint(0, 256, (size, size, 3), dtype=torch.uint8, generator=g).numpy()
+                Image.fromarray(pixels).save(os.path.join(folder, f"{k}.png"))
+
+
+def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str) -> dict[int, float]:
+    """Our trainer, one epoch per size in ``sizes`` (the last at full size), images/s per size."""
+    argv = ["--data", root, "--arch", arch, "--batch-size", str(batch), "--image-size", str(size), "--pad-crop", "4",
+            "--rotate-prob", "0", "--blur-prob", "0", "--auto-augment", "none", "--cutmix", "0", "--crop-pct", "1",
+            "--label-smoothing", "0.1", "--optimizer", "nesterov", "--epochs", str(len(sizes)), "--eval-every",
+            str(len(sizes)), "--in-memory", "on", "--amp", "bf16", "--memory-format", "channels_last", "--compile", "off",
+            "--output-dir", out, "--name", "epoch-benchmark", "--log-every", "1000"]
+    if len(sizes) > 1:
+        argv += ["--progressive-min-size", str(sizes[0]), "--progressive-ramp", "0,1",
+                 "--progressive-step", str(sizes[1] - sizes[0])]
+    config = cfg.resolve(cfg.cli_overrides(cfg.build_parser("epoch benchmark").parse_args(argv)))
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON alone
+        summary = train(config)
+    with open(os.path.join(summary["run_dir"], "log.jsonl")) as f:
+        epochs = [e for e in map(json.loads, f) if e["event"] == "epoch"]
+    return {e["image_size"]: e["images_per_sec"] for e in epochs}
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="ImageFolder root with train/ and val/ (default: random images)")
+    parser.add_argument("--arch", default="resnet9s_cifar")
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--min-size", type=int, default=16, help="progressive resizing's first size")
+    parser.add_argument("--step-size", type=int, default=8, help="progressive resizing's step")
+    parser.add_argument("--epochs", type=int, default=100, help="the recipe's epochs, for the schedule's average")
+    parser.add_argument("--ramp", default="0.2,0.8", help="the recipe's --progressive-ramp")
+    parser.add_argument("--images", type=int, default=2000, help="random images without --data")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args(argv)
+    device = torch.device("cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.data
+        if root is None:
+            root = os.path.join(tmp, "data")
+            random_dataset(root, 10, args.images // 10, args.size)
+        sizes = list(range(args.min_size, args.size + 1, args.step_size))
+        sizes = sizes if sizes[-1] == args.size else sizes + [args.size]
+        rates = ours(root, args.arch, args.batch, args.size, sizes, os.path.join(tmp, "runs"))
+        from vipriors.data import folder
+        from vipriors.data.dali_plugin import resolve_resize
+        from vipriors.data.loader import decoded_train_images
+
+        samples = folder.scan(os.path.join(root, "train"))
+        augment = cfg.AugmentConfig(pad_crop=4, rotate_prob=0, blur_prob=0, auto_augment="none",
+                                    train_resize=resolve_resize("auto", on_gpu=False))
+        decoded = decoded_train_images(samples, image_size=args.size, augment=augment, threads=2)
+        labels = torch.tensor(samples.labels)
+        plain = plain_epoch(decoded, labels, args.arch, args.batch, len(samples.classes))
+        alone = step_alone(args.arch, args.batch, args.size, len(samples.classes), steps=max(10, len(samples) // args.batch // 2))
+    ramp = tuple(float(v) for v in args.ramp.split(","))
+    schedule = progressive_sizes(args.epochs, args.size, args.min_size, ramp, args.step_size)
+    seconds_per_image = sum(1 / rates[s] for s in schedule) / len(schedule)
+    full = rates[args.size]
+    document = {
+        "benchmark": "epoch",
+        "environment": environment(device),
+        "workload": {"arch": args.arch, "batch": args.batch, "size": args.size, "images": len(samples),
+                     "data": args.data or "random", "schedule": {"epochs": args.epochs, "min_size": args.min_size,
+                                                                 "ramp": list(ramp), "step": args.step_size}},
+        "results": [{"name": "step alone", "images_per_sec": round(alone, 1)},
+                    {"name": "plain loop", "images_per_sec": round(plain, 1), "peer": True}]
+                   + [{"name": f"ours at {s}px", "images_per_sec": round(r, 1)} for s, r in sorted(rates.items())],
+        "comparisons": [
+            {"name": "ours full size vs step alone", "ratio": round(full / alone, 3)},
+            {"name": "ours full size vs plain loop", "ratio": round(full / plain, 3)},
+            {"name": "ours progressive average vs plain loop", "ratio": round(1 / seconds_per_image / plain, 3),
+             "average_images_per_sec": round(1 / seconds_per_image, 1)},
+        ],
+    }
+    emit(document, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
