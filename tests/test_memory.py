@@ -15,7 +15,7 @@ from vipriors.config import AugmentConfig
 from vipriors.data import folder, memory
 from vipriors.data.dali_plugin import resolve_resize
 from vipriors.data.loader import TrainBatches, decoded_eval_images, decoded_train_images, eval_loader
-from vipriors.data.pipeline import Shard
+from vipriors.data.shard import Shard
 from vipriors.engine import autos
 
 CPU = torch.device("cpu")

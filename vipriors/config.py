@@ -127,8 +127,11 @@ def _ordered(section: _Section, name: str) -> None:
 
 @dataclass(frozen=True)
 class DataConfig(_Section):
-    root: str | None = setting(None, "ImageFolder root with train/ and val/ (default: the built-in synthetic dataset)",
-                               flag="--data")
+    root: str | None = setting(None, "ImageFolder root with train/ and val/, or 'synthetic' (random batches made on the "
+                                     "training device: the trainer's speed without data loading) (default: the built-in "
+                                     "dataset)", flag="--data")
+    synthetic_classes: int = setting(1000, "--data synthetic: classes", Range(2))
+    synthetic_images: int = setting(10_000, "--data synthetic: training images per epoch, all processes together", COUNT)
     train_split: str = setting("train", "sub-folder(s) trained on, comma-separated (e.g. train,val), or a file listing image paths")
     val_split: str = setting("val", "sub-folder evaluated on")
     class_names: str | None = setting(None, "names file, one 'folder<TAB>words' line per class (Tiny-ImageNet's and "

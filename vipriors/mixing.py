@@ -149,13 +149,27 @@ def plan_mixup(labels: torch.Tensor, height: int, width: int, alpha: float = 0.2
                  blend_src=partner, blend_weight=lam)
 
 
-def with_sia(plan: MixPlan, labels: torch.Tensor, stubborn: torch.Tensor, settings: MixConfig) -> MixPlan:
+class SiaRange(NamedTuple):
+    """SIA's per-channel mean-factor range as device tensors, built once per run: a
+    Python-scalar tensor built every step would be a blocking host-to-device copy on a GPU."""
+    shift_low: torch.Tensor  # float32 [3]
+    shift_span: torch.Tensor  # float32 [3], high - low
+
+
+def sia_range(settings: MixConfig, device) -> SiaRange:
+    low = torch.tensor(settings.sia_shift_low, dtype=torch.float32, device=device)
+    high = torch.tensor(settings.sia_shift_high, dtype=torch.float32, device=device)
+    return SiaRange(low, high - low)
+
+
+def with_sia(plan: MixPlan, labels: torch.Tensor, stubborn: torch.Tensor, settings: MixConfig,
+             shift_range: SiaRange | None = None) -> MixPlan:
     """Marks the source images whose class is stubborn (``stubborn``: bool per class) for SIA,
-    each with probability ``settings.sia_prob``, and draws their colour factors."""
+    each with probability ``settings.sia_prob``, and draws their colour factors
+    (``shift_range``: ``sia_range(settings, device)``, made here when not given)."""
     batch, device = labels.numel(), labels.device
-    low = torch.tensor(settings.sia_shift_low, device=device)
-    high = torch.tensor(settings.sia_shift_high, device=device)
-    shift = low + (high - low) * torch.rand(batch, 3, device=device)
+    low, span = shift_range if shift_range is not None else sia_range(settings, device)
+    shift = low + span * torch.rand(batch, 3, device=device)
     s_low, s_high = settings.sia_stretch
     stretch = s_low + (s_high - s_low) * torch.rand(batch, 3, device=device)
     mask = stubborn[labels]
@@ -165,7 +179,7 @@ def with_sia(plan: MixPlan, labels: torch.Tensor, stubborn: torch.Tensor, settin
 
 
 def draw(mode: str, labels: torch.Tensor, height: int, width: int, settings: MixConfig,
-         stubborn: torch.Tensor | None = None) -> MixPlan:
+         stubborn: torch.Tensor | None = None, shift_range: SiaRange | None = None) -> MixPlan:
     if mode == "none":
         plan = plan_none(labels, height, width)
     elif mode == "cutmix":
@@ -178,4 +192,4 @@ def draw(mode: str, labels: torch.Tensor, height: int, width: int, settings: Mix
         plan = plan_cutout(labels, height, width, settings.cutout_size)
     else:
         raise ValueError(f"unknown mixing mode {mode!r}; choose from {', '.join(MODES)}")
-    return with_sia(plan, labels, stubborn, settings) if stubborn is not None else plan
+    return with_sia(plan, labels, stubborn, settings, shift_range) if stubborn is not None else plan

@@ -13,8 +13,8 @@ from ..config import TrainConfig
 from ..engine import distributed
 from ..engine.report import stubborn_from_file
 from ..errors import UserError
-from . import check, class_names, folder, synthetic
-from .pipeline import Shard
+from . import check, class_names, folder, random_batches, synthetic
+from .shard import Shard
 
 
 @dataclass
@@ -67,6 +67,8 @@ def _check_batch_size(config: TrainConfig, train: folder.Samples, env: distribut
 
 def prepare(config: TrainConfig, env: distributed.DistEnv) -> TrainingData:
     data = config.data
+    if random_batches.is_synthetic(data.root):
+        return _synthetic(config, env)
     root = dataset_root(config, env)
     train = folder.scan_splits(root, data.train_split)
     val = folder.scan_splits(root, data.val_split, train.classes)
@@ -110,3 +112,24 @@ def _in_memory(config: TrainConfig, train: folder.Samples, val: folder.Samples, 
     batches = memory.MemoryBatches(train_images, train.labels, batch_size=data.batch_size, augment=config.augment,
                                    device=env.device, seed=config.runtime.seed, shard=shard)
     return batches, memory.MemoryEval(val_images, val.labels, batch_size=data.batch_size, device=env.device, shard=shard)
+
+
+def _synthetic(config: TrainConfig, env: distributed.DistEnv) -> TrainingData:
+    """Random batches made on the training device (``--data synthetic``); no file is read."""
+    data, classes = config.data, config.data.synthetic_classes
+    steps = data.synthetic_images // (data.batch_size * env.world_size)
+    if steps < 1:
+        raise UserError(f"--synthetic-images {data.synthetic_images}: fewer than one batch of {data.batch_size} for each "
+                        f"of the {env.world_size} process(es); raise it or lower --batch-size")
+    if config.mix.stubborn_file:
+        raise UserError(f"--stubborn-file {config.mix.stubborn_file}: --data synthetic has no classes to name; "
+                        "use --stubborn-classes K")
+    seed = config.runtime.seed
+    batches = random_batches.RandomBatches(steps=steps, batch_size=data.batch_size, image_size=data.image_size,
+                                           classes=classes, device=env.device, seed=seed, rank=env.rank)
+    val_loader = random_batches.RandomEval(batch_size=data.batch_size, image_size=data.image_size, classes=classes,
+                                           device=env.device, seed=seed, rank=env.rank)
+    train = random_batches.samples(classes, steps * data.batch_size * env.world_size, "train")
+    val = random_batches.samples(classes, len(val_loader) * data.batch_size * env.world_size, "val")
+    return TrainingData(random_batches.SYNTHETIC, train, val, ["synthetic data: random batches made on the device"], [],
+                        ("",) * classes, batches, val_loader)

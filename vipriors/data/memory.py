@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..config import AugmentConfig, TrainConfig
 from .folder import Samples
-from .pipeline import Shard
+from .shard import Shard
 
 # What the in-memory path can do: pad-and-crop and flips. Anything else needs the original
 # file (random-resized crops) or DALI's operators (rotation, blur, the policies).
@@ -63,11 +63,6 @@ def decode(samples: Samples, pipe_factory, batch_size: int) -> torch.Tensor:
     decoded = torch.cat(parts)
     assert decoded.shape[0] == len(samples), (decoded.shape, len(samples))
     return decoded
-
-
-def shard_range(n: int, shard: Shard) -> tuple[int, int]:
-    """The contiguous part of ``n`` items that ``shard`` reads (DALI's file reader shards so)."""
-    return n * shard.index // shard.count, n * (shard.index + 1) // shard.count
 
 
 def crop_and_flip(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
@@ -135,7 +130,7 @@ class MemoryBatches:
         from .loader import epoch_order
 
         order = torch.tensor(epoch_order(self.seed, epoch, len(self.labels)), dtype=torch.int64)
-        begin, end = shard_range(len(order), self.shard)
+        begin, end = self.shard.range(len(order))
         mine = order[begin:end]
         offsets, flips = self.draws(epoch)
         size = image_size or self.images.shape[1]
@@ -153,7 +148,7 @@ class MemoryEval:
 
     def __init__(self, images: torch.Tensor, labels: tuple[int, ...], *, batch_size: int, device: torch.device,
                  shard: Shard = Shard()):
-        begin, end = shard_range(len(labels), shard)
+        begin, end = shard.range(len(labels))
         self.images = images[begin:end]
         self.labels = torch.tensor(labels[begin:end], dtype=torch.int64)
         self.batch_size, self.device = batch_size, device

@@ -6,21 +6,14 @@ on the GPU ("mixed" decoding, then GPU operators) when one is used, on the CPU o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nvidia.dali import fn, pipeline_def, types
 
 from ..config import AugmentConfig
 from . import dali_plugin
 from .policies import apply_policy
+from .shard import Shard  # noqa: F401  (re-exported: the pipelines' shard argument)
 
 READER_NAME = "reader"
-
-
-@dataclass(frozen=True)
-class Shard:
-    index: int = 0
-    count: int = 1
 
 
 def _with_probability(p: float):

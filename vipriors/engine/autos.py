@@ -50,7 +50,10 @@ def autocast_dtype(amp: str) -> torch.dtype | None:
 
 
 def _check_paths(config: TrainConfig) -> None:
-    named = [("--data", config.data.root, os.path.isdir, "no such folder"),
+    from ..data.random_batches import is_synthetic
+
+    named = [("--data", None if is_synthetic(config.data.root) else config.data.root, os.path.isdir,
+              "no such folder (or give 'synthetic')"),
              ("--init-from", config.optim.init_from, os.path.isfile, "no such checkpoint file"),
              ("--stubborn-file", config.mix.stubborn_file, os.path.isfile, "no such file"),
              ("--class-names", config.data.class_names, os.path.isfile, "no such file")]
@@ -80,6 +83,7 @@ def image_count(config: TrainConfig) -> int:
 def in_memory_for(config: TrainConfig) -> tuple[str, str]:
     """"on" or "off" for --in-memory, and the reason; "on" refused where the augmentation needs the files."""
     from ..data.memory import unsupported_augmentation, uses_memory
+    from ..data.random_batches import is_synthetic
 
     why_not = unsupported_augmentation(config.augment)
     if config.data.in_memory == "on" and why_not:
@@ -89,6 +93,8 @@ def in_memory_for(config: TrainConfig) -> tuple[str, str]:
                           "and flips only); use --flip-order random with the file pipeline")
     if config.data.in_memory == "off":
         return "off", "--in-memory off"
+    if is_synthetic(config.data.root):
+        return "off", "--data synthetic: batches are made on the device"
     on, why = uses_memory(config, image_count(config) if not why_not else 0)
     if config.augment.flip_order == "alternate" and not on:
         raise ConfigError(f"--flip-order alternate: needs the in-memory path, and {why}; raise --in-memory-budget")
@@ -97,6 +103,7 @@ def in_memory_for(config: TrainConfig) -> tuple[str, str]:
 
 def resolve(config: TrainConfig) -> TrainConfig:
     from ..data.dali_plugin import resolve_resize
+    from ..data.random_batches import is_synthetic
 
     check_arch(config.model.arch)
     _check_paths(config)
@@ -107,5 +114,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
                             compile="on" if compile_on else "off")
     model = config.model
     config = config.replace("model", memory_format=memory_format_for(model.memory_format, model.arch, device))
-    config = config.replace("augment", train_resize=resolve_resize(config.augment.train_resize, device == "cuda"))
+    # --data synthetic builds no pipeline (and imports no DALI): its resize is never run.
+    resize = "dali" if is_synthetic(config.data.root) else resolve_resize(config.augment.train_resize, device == "cuda")
+    config = config.replace("augment", train_resize=resize)
     return config.replace("data", in_memory=in_memory_for(config)[0])

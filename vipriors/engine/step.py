@@ -21,10 +21,12 @@ class TrainStep:
         self.mean, self.std, self.mix, self.amp = mean, std, mix, amp
         self.memory_format, self.label_smoothing = memory_format, label_smoothing
         self.ema_source = ema_source if ema_source is not None else model
+        # Every per-step constant lives on the device once: the step never waits for the host.
+        self.sia_range = mixing.sia_range(mix, mean.device)
 
     def inputs(self, images: torch.Tensor, labels: torch.Tensor, mode: str, stubborn: torch.Tensor | None):
         """The training input and its label mix, in one pass of the fused op."""
-        plan = mixing.draw(mode, labels, images.shape[1], images.shape[2], self.mix, stubborn)
+        plan = mixing.draw(mode, labels, images.shape[1], images.shape[2], self.mix, stubborn, self.sia_range)
         x = ops.mix_inputs(images, plan, self.mean, self.std, self.amp or torch.float32)
         x = x if self.memory_format is torch.channels_last else x.contiguous()
         return x, plan.target_index, plan.target_weight

@@ -6,6 +6,7 @@ epoch, and the batches of an epoch are a pure function of (seed, epoch, rank).
 """
 from __future__ import annotations
 
+import math
 import random
 import signal
 import time
@@ -19,7 +20,7 @@ from ..data import dataset
 from ..data.dataset import TrainingData
 from ..errors import UserError
 from ..models import count_parameters, create_model, memory_format
-from . import autos, checkpoint, distributed
+from . import autos, checkpoint, distributed, host_sync
 from .metrics import ClassAccuracy
 from .run_folder import RunFolder, new_run_path
 from .runlog import progress_bar
@@ -209,8 +210,9 @@ class Trainer:
             return self.stop_requested
         if local_step % self.config.runtime.log_every:
             return False
-        flag = torch.tensor([float(self.stop_requested)], device=self.device)
-        return distributed.all_reduce_sum(flag, self.env).item() > 0  # device sync, every log_every steps
+        with host_sync.allowed("the ranks agree to stop, every --log-every steps"):
+            flag = torch.tensor([float(self.stop_requested)], device=self.device)
+            return distributed.all_reduce_sum(flag, self.env).item() > 0
 
     def _train_epoch(self, epoch: int) -> dict | None:
         """One epoch from ``self.epoch_step``; None when a stop signal ended it early."""
@@ -232,29 +234,35 @@ class Trainer:
             loss_sum += loss.double() * labels.numel()
             seen += labels.numel()
             if timer_start is None:  # the first step carries compilation and warm-up: not timed
-                self._sync()  # device sync, once per epoch
+                with host_sync.allowed("the epoch's timer starts, once per epoch"):
+                    self._sync()
                 timer_start = time.perf_counter()
             else:
                 timed_images += labels.numel()
             bar.update(1)
             if self.epoch_step % self.config.runtime.log_every == 0:
-                mean_loss = (loss_sum / seen).item()  # device sync, every log_every steps
+                with host_sync.allowed("the running loss, every --log-every steps"):
+                    mean_loss = (loss_sum / seen).item()
                 self._check_finite(mean_loss, epoch)
                 bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.3g}")
             if self._stop_agreed(self.epoch_step) and self.epoch_step < total:
-                self._carry(loss_sum, seen)
+                with host_sync.allowed("a stop: the loss so far goes into the checkpoint"):
+                    self._carry(loss_sum, seen)
                 bar.close()
                 return None
-        self._sync()
-        bar.close()
-        self._carry(loss_sum, seen)
-        elapsed = time.perf_counter() - timer_start if timer_start else 0.0
-        totals = torch.tensor([self.partial["loss_sum"], float(self.partial["seen"])], dtype=torch.float64, device=self.device)
-        totals = distributed.all_reduce_sum(totals, self.env)
-        mean_loss = (totals[0] / totals[1]).item()
+        with host_sync.allowed("the epoch's loss and time, once per epoch"):
+            self._sync()
+            bar.close()
+            self._carry(loss_sum, seen)
+            elapsed = time.perf_counter() - timer_start if timer_start else 0.0
+            totals = torch.tensor([self.partial["loss_sum"], float(self.partial["seen"])], dtype=torch.float64,
+                                  device=self.device)
+            totals = distributed.all_reduce_sum(totals, self.env)
+            mean_loss = (totals[0] / totals[1]).item()
         self._check_finite(mean_loss, epoch)
-        return {"train_loss": mean_loss, "images_per_sec": timed_images * self.env.world_size / elapsed if elapsed else None,
-                "image_size": self.image_sizes[epoch]}
+        rate = timed_images * self.env.world_size / elapsed if elapsed else None
+        return {"train_loss": mean_loss, "images_per_sec": rate, "image_size": self.image_sizes[epoch],
+                "images_per_sec_per_process": rate / self.env.world_size if rate else None}
 
     def _carry(self, loss_sum: torch.Tensor, seen: int) -> None:
         """Adds this stretch of the epoch to the sums a checkpoint carries across a restart."""
@@ -271,7 +279,8 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
                 logits = model(x).float()
             meter.update(logits, labels, F.cross_entropy(logits, labels, reduction="none"))
-        return meter.reduce(self.env)
+        with host_sync.allowed("the evaluation's counts, once per evaluation"):
+            return meter.reduce(self.env)
 
     def _update_stubborn(self, evaluation: dict) -> list[str]:
         """The method's loop: the k classes of lowest validation accuracy get SIA next epoch."""
@@ -291,7 +300,7 @@ class Trainer:
             torch.cuda.synchronize(self.device)
 
     def _check_finite(self, loss: float, epoch: int) -> None:
-        if not torch.isfinite(torch.tensor(loss)):
+        if not math.isfinite(loss):
             raise TrainingError(
                 f"the training loss became {loss} in epoch {epoch + 1}; the last good checkpoint is kept in "
                 f"{self.run.path}. Lower --lr/--base-lr or use --amp bf16/off, then --resume {self.run.path}"
@@ -353,6 +362,8 @@ class Trainer:
     def _log_epoch(self, epoch, train, evaluation, ema_eval, stubborn, seconds) -> None:
         epochs, lr = self.config.optim.epochs, self.scheduler.get_last_lr()[0]
         rate = f"{train['images_per_sec']:.0f} img/s" if train["images_per_sec"] else "-"
+        if train["images_per_sec"] and self.env.world_size > 1:
+            rate += f" ({train['images_per_sec'] / self.env.world_size:.0f} per process)"
         if train["image_size"] != self.config.data.image_size:
             rate += f" at {train['image_size']}px"
         log = self.run.log
