@@ -8,10 +8,13 @@
 #   5. the fused mix op at batch 256 x 224 px: GB/s against a device-to-device copy, and
 #      time against the peers (benchmarks/mix.py)
 #   6. training-step images/sec: resnest200e first, then more archs while time allows
+#   7. the trainer itself on --data synthetic (resnest200e at 224 px with the GPU defaults:
+#      bf16, compile, its memory format; CutMix/RICAP, SIA, EMA, evaluation, checkpoints),
+#      then a --resume of that run for one more epoch; its log is trainer.jsonl
 # Every step is capped by the time left in the budget; a failure is recorded and the next
 # step still runs. Results land in $OUT (default ./device-check): device-check.log (every
-# step's output), summary.json (each step's status) and the benchmarks' JSON, at most 8
-# files in all. With no GPU (or --dry-run) the CUDA steps are skipped and the rest runs on
+# step's output), summary.json (each step's status), the benchmarks' JSON and the trainer's
+# log, at most 8 files in all. With no GPU (or --dry-run) the CUDA steps are skipped and the rest runs on
 # the CPU at toy sizes, so the script itself stays tested.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +58,18 @@ step() {  # step NAME SECONDS COMMAND...: runs for at most SECONDS, or what the 
   STEPS+=("{\"step\": \"$name\", \"status\": \"$status\", \"rc\": $rc, \"seconds\": $(( $(date +%s) - began ))}")
 }
 
+RUN="$OUT/.runs"  # the trainer's run folder: only its log comes back
+trainer() {  # trainer ARGS...: a fresh run of the synthetic trainer, then a resume for one more epoch
+  rm -rf "$RUN"
+  step trainer "$1" "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 scripts/train.py --data synthetic \
+       --output-dir "$RUN" --name synthetic --epochs 1 "${@:3}"
+  step trainer_resume "$2" "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 scripts/train.py \
+       --resume "$RUN/synthetic" --epochs 2
+  cp "$RUN/synthetic/log.jsonl" "$OUT/trainer.jsonl" 2>/dev/null
+  rm -rf "$RUN"
+}
+MIXED=(--cutmix 0.5 --ricap 0.5 --stubborn-classes 20 --ema-decay 0.999)
+
 if [[ $DRY -eq 1 ]]; then
   echo "device_check: no GPU (or --dry-run): CUDA steps skipped, CPU toy sizes" | tee -a "$LOG"
   step environment 60 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'gpu', torch.cuda.is_available())"
@@ -65,6 +80,8 @@ if [[ $DRY -eq 1 ]]; then
   step mix_benchmark 300 "$PY" benchmarks/mix.py --device cpu --batch 4 --size 32 --classes 10 --runs 1 --out "$OUT/mix.json"
   step train_step 300 "$PY" benchmarks/train_step.py --device cpu --archs pyramidnet56_a48_cifar --size 16 --batch 4 \
        --classes 10 --variants plain,eager+cl+bf16+mix --runs 1 --steps 1 --warmup 1 --out "$OUT/train_step.json"
+  trainer 300 300 --arch resnet9s_cifar --image-size 16 --batch-size 8 --synthetic-classes 10 \
+       --synthetic-images 48 --compile off "${MIXED[@]}"
 else
   step environment 30 bash -c "nvidia-smi; $PY -c \"import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())\""
   step build 180 env TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" MAX_JOBS=16 "$PY" setup.py build_ext --inplace
@@ -74,6 +91,7 @@ else
   step mix_benchmark 60 "$PY" benchmarks/mix.py --device cuda --batch 256 --size 224 --runs 20 --out "$OUT/mix.json"
   step train_step_resnest200e 120 "$PY" benchmarks/train_step.py --device cuda --archs resnest200e --size 224 --batch 128 \
        --variants plain,ours,eager+nchw+bf16+mix,compiled+cl+bf16+mix --warmup 3 --steps 10 --runs 3 --out "$OUT/train_step_resnest200e.json"
+  trainer 150 90 --arch resnest200e --image-size 224 --batch-size 128 --synthetic-images 5120 "${MIXED[@]}"
   step train_step_others 600 "$PY" benchmarks/train_step.py --device cuda --archs resnet50,resnest101e,densenet161,sepyramidnet200_a300 \
        --size 224 --batch 128 --variants plain,ours --warmup 3 --steps 10 --runs 3 --out "$OUT/train_step_others.json"
 fi

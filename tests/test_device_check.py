@@ -18,12 +18,18 @@ def test_dry_run_completes_every_step(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert result.returncode == 0, result.stdout[-3000:]
     assert summary["dry_run"] == 1
-    assert [s["step"] for s in summary["steps"]] == ["environment", "build", "mix_benchmark", "train_step"]
+    assert [s["step"] for s in summary["steps"]] == ["environment", "build", "mix_benchmark", "train_step", "trainer",
+                                                     "trainer_resume"]
     assert all(s["status"] == "ok" for s in summary["steps"])
     assert json.loads((tmp_path / "mix.json").read_text())["benchmark"] == "mix"
     assert list((tmp_path / "build" / "vipriors").glob("_C*.so")), "the build step produced no extension"
     files = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
-    assert files == ["device-check.log", "mix.json", "summary.json", "train_step.json"]  # a lent GPU returns <= 8
+    assert files == ["device-check.log", "mix.json", "summary.json", "train_step.json", "trainer.jsonl"]  # <= 8 return
+    # The trainer ran its epoch, then the resume ran one more from its checkpoint.
+    log = [json.loads(line) for line in (tmp_path / "trainer.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in log] == ["start", "epoch", "end", "start", "epoch", "end"]
+    assert log[3]["start_epoch"] == 1 and all(e["images_per_sec"] > 0 for e in log if e["event"] == "epoch")
+    assert not (tmp_path / ".runs").exists()
     assert "== mix_benchmark" in (tmp_path / "device-check.log").read_text()
 
 
