@@ -9,7 +9,8 @@ Measured, in one run, one after the other:
            pad-and-crop offset, per-image flip, float normalisation, the same model, optimiser,
            label smoothing, bf16 autocast and channels_last);
   ours     ``scripts/train.py`` itself (in-memory path), one epoch at each size of the
-           progressive schedule, images/s as its log reports it (data, mixing, logging included);
+           progressive schedule, images/s as its log reports it (data, mixing, logging included),
+           and once more on ``--data synthetic`` (the loop without any data path);
 and the recipe's average epoch under progressive resizing, from the per-size rates and the
 schedule's count of epochs at each size. Without --data the images are random pixels
 (the cost does not depend on them).
@@ -96,6 +97,25 @@ def random_dataset(root: str, classes: int, per_class: int, size: int) -> None:
                 Image.fromarray(pixels).save(os.path.join(folder, f"{k}.png"))
 
 
+def epoch_rates(argv: list[str]) -> dict[int, float]:
+    """Runs scripts/train.py's trainer with ``argv``; images/s of each epoch by its image size."""
+    config = cfg.resolve(cfg.cli_overrides(cfg.build_parser("epoch benchmark").parse_args(argv)))
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON alone
+        summary = train(config)
+    with open(os.path.join(summary["run_dir"], "log.jsonl")) as f:
+        epochs = [e for e in map(json.loads, f) if e["event"] == "epoch"]
+    return {e["image_size"]: e["images_per_sec"] for e in epochs}
+
+
+def ours_synthetic(arch: str, batch: int, size: int, images: int, out: str) -> float:
+    """Our trainer on --data synthetic: the loop's cost over the step, without any data path."""
+    return epoch_rates(["--data", "synthetic", "--arch", arch, "--batch-size", str(batch), "--image-size", str(size),
+                        "--synthetic-classes", "200", "--synthetic-images", str(images), "--cutmix", "0",
+                        "--label-smoothing", "0.1", "--optimizer", "nesterov", "--epochs", "1", "--amp", "bf16",
+                        "--memory-format", "channels_last", "--compile", "off", "--output-dir", out, "--name",
+                        "synthetic-benchmark", "--log-every", "1000"])[size]
+
+
 def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str) -> dict[int, float]:
     """Our trainer, one epoch per size in ``sizes`` (the last at full size), images/s per size."""
     argv = ["--data", root, "--arch", arch, "--batch-size", str(batch), "--image-size", str(size), "--pad-crop", "4",
@@ -106,12 +126,7 @@ def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str
     if len(sizes) > 1:
         argv += ["--progressive-min-size", str(sizes[0]), "--progressive-ramp", "0,1",
                  "--progressive-step", str(sizes[1] - sizes[0])]
-    config = cfg.resolve(cfg.cli_overrides(cfg.build_parser("epoch benchmark").parse_args(argv)))
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON alone
-        summary = train(config)
-    with open(os.path.join(summary["run_dir"], "log.jsonl")) as f:
-        epochs = [e for e in map(json.loads, f) if e["event"] == "epoch"]
-    return {e["image_size"]: e["images_per_sec"] for e in epochs}
+    return epoch_rates(argv)
 
 
 def main(argv=None) -> int:
@@ -149,6 +164,7 @@ def main(argv=None) -> int:
         labels = torch.tensor(samples.labels)
         plain = plain_epoch(decoded, labels, args.arch, args.batch, len(samples.classes))
         alone = step_alone(args.arch, args.batch, args.size, len(samples.classes), steps=max(10, len(samples) // args.batch // 2))
+        synthetic = ours_synthetic(args.arch, args.batch, args.size, len(samples), os.path.join(tmp, "runs"))
     ramp = tuple(float(v) for v in args.ramp.split(","))
     schedule = progressive_sizes(args.epochs, args.size, args.min_size, ramp, args.step_size)
     seconds_per_image = sum(1 / rates[s] for s in schedule) / len(schedule)
@@ -160,10 +176,12 @@ def main(argv=None) -> int:
                      "data": args.data or "random", "schedule": {"epochs": args.epochs, "min_size": args.min_size,
                                                                  "ramp": list(ramp), "step": args.step_size}},
         "results": [{"name": "step alone", "images_per_sec": round(alone, 1)},
-                    {"name": "plain loop", "images_per_sec": round(plain, 1), "peer": True}]
+                    {"name": "plain loop", "images_per_sec": round(plain, 1), "peer": True},
+                    {"name": "ours on --data synthetic", "images_per_sec": round(synthetic, 1)}]
                    + [{"name": f"ours at {s}px", "images_per_sec": round(r, 1)} for s, r in sorted(rates.items())],
         "comparisons": [
             {"name": "ours full size vs step alone", "ratio": round(full / alone, 3)},
+            {"name": "ours on --data synthetic vs step alone", "ratio": round(synthetic / alone, 3)},
             {"name": "ours full size vs plain loop", "ratio": round(full / plain, 3)},
             {"name": "ours progressive average vs plain loop", "ratio": round(1 / seconds_per_image / plain, 3),
              "average_images_per_sec": round(1 / seconds_per_image, 1)},

@@ -3,7 +3,7 @@
     python scripts/render_benchmarks.py benchmarks/results/cpu [more result folders] [--readme README.md]
 
 Each folder holds the JSON files the benchmarks wrote (mix.json, train_step*.json,
-pipeline.json) on one machine; every table names that machine. With --readme, the text
+pipeline.json, epoch.json) on one machine; every table names that machine. With --readme, the text
 between <!-- performance:start --> and <!-- performance:end --> is replaced.
 """
 import argparse
@@ -71,6 +71,22 @@ def pipeline_table(doc: dict) -> list[str]:
     return lines
 
 
+def epoch_table(doc: dict) -> list[str]:
+    w = doc["workload"]
+    schedule = w["schedule"]
+    lines = [f"**Training epoch** ({w['arch']}, {w['size']} px, batch {w['batch']}, bf16, channels_last, "
+             f"{w['images']} images of {w['data']}) on {machine(doc['environment'])}:", "",
+             "| what | images/s |", "|---|---|"]
+    lines += [f"| {r['name']} | {r['images_per_sec']:.0f} |" for r in doc["results"]]
+    lines += ["", "| comparison | ratio |", "|---|---|"]
+    for c in doc["comparisons"]:
+        extra = (f" (schedule: {schedule['epochs']} epochs from {schedule['min_size']} px, ramp "
+                 f"{schedule['ramp'][0]:g}-{schedule['ramp'][1]:g}, step {schedule['step']}: "
+                 f"{c['average_images_per_sec']:.0f} img/s)") if "average_images_per_sec" in c else ""
+        lines.append(f"| {c['name']}{extra} | {c['ratio']:.2f}x |")
+    return lines
+
+
 def train_plot(doc: dict, path: str) -> None:
     """Grouped bars: images/sec of the plain path and ours, per architecture."""
     rows = {}
@@ -113,6 +129,8 @@ def render(folder: str) -> list[str]:
                 lines += [f"![training images/s]({os.path.relpath(plot)})", ""]
         elif kind == "pipeline":
             lines += pipeline_table(doc) + [""]
+        elif kind == "epoch":
+            lines += epoch_table(doc) + [""]
     return lines
 
 

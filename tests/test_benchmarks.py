@@ -69,7 +69,7 @@ def test_epoch_benchmark_times_ours_the_plain_loop_and_the_step():
               "--epochs", "10")
     assert doc["benchmark"] == "epoch" and doc["workload"]["images"] == 40
     rates = {r["name"]: r["images_per_sec"] for r in doc["results"]}
-    assert set(rates) == {"step alone", "plain loop", "ours at 8px", "ours at 16px"}
+    assert set(rates) == {"step alone", "plain loop", "ours at 8px", "ours at 16px", "ours on --data synthetic"}
     ratios = {c["name"]: c for c in doc["comparisons"]}
     assert ratios["ours full size vs plain loop"]["ratio"] == pytest.approx(
         rates["ours at 16px"] / rates["plain loop"], abs=0.01)
