@@ -149,3 +149,11 @@ def test_in_memory_auto_follows_the_augmentation_and_the_budget(tmp_path):
         resolved(*light, "--in-memory", "off", "--flip-order", "alternate")
     with pytest.raises(cfg.ConfigError, match="raise --in-memory-budget"):
         resolved(*light, "--in-memory-budget", "1e-6", "--flip-order", "alternate")
+
+
+def test_a_compiled_schedule_of_too_many_sizes_is_refused():
+    args = ["--arch", "resnet9s_cifar", "--image-size", "64", "--progressive-min-size", "8", "--epochs", "50"]
+    assert resolved(*args, "--compile", "on", "--progressive-step", "16").runtime.compile == "on"  # 8..64: 5 sizes
+    with pytest.raises(cfg.ConfigError, match="--progressive-step 4: 15 training sizes"):
+        resolved(*args, "--compile", "on", "--progressive-step", "4")
+    assert resolved(*args, "--compile", "off", "--progressive-step", "4").runtime.compile == "off"

@@ -101,6 +101,22 @@ def in_memory_for(config: TrainConfig) -> tuple[str, str]:
     return ("on" if on else "off"), why
 
 
+def _check_compiled_sizes(config: TrainConfig) -> None:
+    """Under --compile each training size is a graph of its own; more than torch recompiles
+    for one function would fall back to eager for the rest, silently."""
+    import torch._dynamo.config as dynamo
+
+    from .schedule import progressive_sizes
+
+    d = config.data
+    sizes = set(progressive_sizes(config.optim.epochs, d.image_size, d.progressive_min_size, d.progressive_ramp,
+                                  d.progressive_step))
+    limit = getattr(dynamo, "recompile_limit", None) or dynamo.cache_size_limit
+    if config.runtime.compile == "on" and len(sizes) + 1 > limit:  # + the evaluation graph
+        raise ConfigError(f"--progressive-step {d.progressive_step}: {len(sizes)} training sizes, each one compiled graph, "
+                          f"over torch's limit of {limit} graphs; raise --progressive-step or use --compile off")
+
+
 def resolve(config: TrainConfig) -> TrainConfig:
     from ..data.dali_plugin import resolve_resize
     from ..data.random_batches import is_synthetic
@@ -112,6 +128,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
     # On a CPU the compile time (minutes on few cores) outweighs its gain for short runs: auto is off there.
     config = config.replace("runtime", device=device, amp=amp_for(config.runtime.amp, device),
                             compile="on" if compile_on else "off")
+    _check_compiled_sizes(config)
     model = config.model
     config = config.replace("model", memory_format=memory_format_for(model.memory_format, model.arch, device))
     # --data synthetic builds no pipeline (and imports no DALI): its resize is never run.
