@@ -96,3 +96,23 @@ def test_import_and_the_synthetic_path_need_no_dali(tmp_path):
                              "--name", "no-dali"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "done: val top-1" in result.stdout
+
+
+def test_too_few_images_for_a_batch_or_a_stubborn_file_are_refused(tmp_path):
+    from vipriors import config as cfg
+    from vipriors.data import dataset
+    from vipriors.engine import autos, distributed
+    from vipriors.errors import UserError
+
+    def prepare(*argv):
+        config = autos.resolve(cfg.resolve(cfg.cli_overrides(cfg.build_parser("t").parse_args(
+            ["--data", "synthetic", "--arch", "resnet9s_cifar", *argv]))))
+        return dataset.prepare(config, distributed.DistEnv(0, 1, 0, torch.device("cpu")))
+
+    assert len(prepare("--batch-size", "4", "--synthetic-images", "10").train_batches) == 2
+    with pytest.raises(UserError, match="--synthetic-images 3: fewer than one batch of 4"):
+        prepare("--batch-size", "4", "--synthetic-images", "3")
+    names = tmp_path / "stubborn.json"
+    names.write_text('["class0001"]')
+    with pytest.raises(UserError, match="--data synthetic has no classes to name"):
+        prepare("--stubborn-file", str(names))
