@@ -86,6 +86,10 @@ def test_flags_that_name_files_and_members_are_checked(tmp_path, capsys):
     for args, expected in ([["--only", "a,zz"], "--only zz: not members here; the members are a"],
                            [["--ablation", "nope.yaml"], "--ablation nope.yaml: no such file"],
                            [["--train-args", "--epochs 0"], "member a: --epochs 0: must be >= 1"],
+                           [["--train-args", "--arch resnet9s_cifra"], "member a: --arch resnet9s_cifra: not a known "
+                                                                       "architecture. Close names: resnet9s_cifar"],
+                           [["--train-args", "--init-from /missing.pt"], "member a: --init-from /missing.pt: no such "
+                                                                         "checkpoint file"],
                            [["--out", "x"], "--out: only with --predict FOLDER"],
                            [["--predict", str(tmp_path / "none")], "no such folder"],
                            [["--predict", str(tmp_path)], "has no final stage"],
@@ -202,6 +206,21 @@ def test_a_cpu_recipe_runs_end_to_end_and_keeps_what_is_done(source, tmp_path, c
     with open(tmp_path / "pred" / "submission.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["Image IDs", "Predictions"] and [r[0] for r in rows[1:]] == list(voted.ids)
+
+
+@pytest.mark.slow
+def test_a_failing_stage_ends_the_runner_with_one_line_naming_it(source, tmp_path, capfd):
+    train_source, _, _ = source
+    # A batch larger than the 24 training images: train.py refuses it once the stage has its data.
+    folder = write_recipe(
+        tmp_path / "fails", f"source: {train_source}\nsplit: {{train: 8, val: 8}}\ndata: {tmp_path / 'data'}\n"
+        f"runs: {tmp_path / 'runs'}\n", "members:\n  - {name: a, config: base.yaml, args: [--batch-size, '64']}\n", TINY)
+    assert recipe_cli.main([str(folder)]) == 2
+    err = capfd.readouterr().err  # the stage's own process writes its message to the same stderr
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and "--batch-size 64: larger than the 24 training images" in err
+    assert last.startswith("recipe.py: stage a (run folder ") and "failed (exit status 2" in last
+    assert "run the same recipe command again" in last
 
 
 @pytest.mark.slow

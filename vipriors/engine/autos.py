@@ -49,18 +49,21 @@ def autocast_dtype(amp: str) -> torch.dtype | None:
     return AMP_DTYPES[amp]
 
 
-def _check_paths(config: TrainConfig) -> None:
+def check_names(config: TrainConfig, later: tuple[str, ...] = ()) -> None:
+    """The architecture and every file a flag names, except the flags in ``later`` (files a
+    recipe makes before the stage runs: its data, a previous stage's checkpoint)."""
     from ..data.random_batches import is_synthetic
 
+    check_arch(config.model.arch)
     named = [("--data", None if is_synthetic(config.data.root) else config.data.root, os.path.isdir,
               "no such folder (or give 'synthetic')"),
              ("--init-from", config.optim.init_from, os.path.isfile, "no such checkpoint file"),
              ("--stubborn-file", config.mix.stubborn_file, os.path.isfile, "no such file"),
              ("--class-names", config.data.class_names, os.path.isfile, "no such file")]
     for flag, path, exists, problem in named:
-        if path is not None and not exists(path):
+        if path is not None and flag not in later and not exists(path):
             raise ConfigError(f"{flag} {path}: {problem}")
-    if config.optim.init_from:
+    if config.optim.init_from and "--init-from" not in later:
         checkpoint.load(config.optim.init_from, mmap=True)  # readable, and safe to read
     out = config.runtime.output_dir
     if os.path.exists(out) and not os.path.isdir(out):
@@ -121,8 +124,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
     from ..data.dali_plugin import resolve_resize
     from ..data.random_batches import is_synthetic
 
-    check_arch(config.model.arch)
-    _check_paths(config)
+    check_names(config)
     device = device_type(config.runtime.device)
     compile_on = config.runtime.compile == "on" or (config.runtime.compile == "auto" and device == "cuda")
     # On a CPU the compile time (minutes on few cores) outweighs its gain for short runs: auto is off there.

@@ -115,17 +115,21 @@ def _configured(args: list[str]) -> cfg.TrainConfig:
 
 def check_commands(recipe: Recipe, members: list[Member], options: Options) -> None:
     """Every stage's train.py flags, checked as train.py checks them, before any work: a typo in
-    the last member's args is found before the first member trains for an hour."""
+    the last member's args (a flag, an architecture, a file it names) is found before the
+    first member trains for an hour. The recipe's data and a previous stage's checkpoint are
+    made by the recipe, so they are not looked for yet."""
+    from ..engine.autos import check_names
+
     extra = list(options.train_args)
     for member in members:
         common = _common_args(recipe, member)
-        stage_args = [common + extra]
+        stage_args = [(common + extra, ("--data",))]
         if member.ls_epochs:
-            stage_args.append(common + _ls_args(member, "CE.pt") + extra)
-        for args in stage_args:
+            stage_args.append((common + _ls_args(member, "CE.pt") + extra, ("--data", "--init-from")))
+        for args, later in stage_args:
             try:
-                _configured(args)
-            except cfg.ConfigError as error:  # RecipeError (the parser's) is one too
+                check_names(_configured(args), later)
+            except UserError as error:  # a ConfigError, an unknown architecture, a RecipeError (the parser's)
                 raise RecipeError(f"member {member.name}: {error}") from None
 
 

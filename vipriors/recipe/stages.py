@@ -14,14 +14,22 @@ import time
 from dataclasses import dataclass
 
 from .launch import Launch
-from .spec import REPO
+from .spec import REPO, RecipeError
 
 
-def run(cmd: list[str]) -> float:
-    """Runs one step of the recipe, echoing it; returns its wall time in seconds."""
+class StageFailed(RecipeError):
+    """A stage's process ended with an error: its own message is above, this names what to do."""
+
+
+def run(cmd: list[str], what: str = "this step") -> float:
+    """Runs one step of the recipe, echoing it; returns its wall time in seconds. A step that
+    fails (a bad flag, a killed process, a full disk) raises StageFailed naming ``what``."""
     print("$ " + " ".join(cmd), flush=True)
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO)
+    status = subprocess.run(cmd, cwd=REPO).returncode
+    if status != 0:
+        raise StageFailed(f"{what} failed (exit status {status}; its message is above). Fix the cause, then run the "
+                          "same recipe command again: finished stages are kept and this one resumes")
     return time.perf_counter() - start
 
 
@@ -57,12 +65,13 @@ class Stage:
 
 def train(name: str, args: list[str], runs: str, launch: Launch) -> Stage:
     run_dir = os.path.join(runs, name)
+    what = f"stage {name} (run folder {run_dir}, its log {os.path.join(run_dir, 'log.jsonl')})"
     if finished(run_dir):
         print(f"{name}: already trained, kept", flush=True)
     elif os.path.isfile(os.path.join(run_dir, "config.yaml")):
-        run(launch.train_command(["--resume", run_dir]))
+        run(launch.train_command(["--resume", run_dir]), what)
     else:
-        run(launch.train_command(["--output-dir", runs, "--name", name, *args]))
+        run(launch.train_command(["--output-dir", runs, "--name", name, *args]), what)
     return Stage(name, run_dir, training_seconds(run_dir))
 
 
@@ -72,4 +81,4 @@ def predict(checkpoint: str, split: str, out: str, tta: str, launch: Launch, dat
         print(f"{out}: already predicted, kept", flush=True)
         return 0.0
     args = ["--checkpoint", checkpoint, "--split", split, "--tta", tta, "--out", out]
-    return run(launch.predict_command(args + (["--data", data] if data else [])))
+    return run(launch.predict_command(args + (["--data", data] if data else [])), f"the prediction {out}")
