@@ -241,6 +241,13 @@ def test_a_direct_recipe_trains_only_the_final_models(source, tmp_path, capsys):
     assert sum("val_top1" in e for e in epochs) == 1, "evaluated once, after the last epoch"
     assert recipe_cli.main([str(folder), "--predict", other_images, "--out", str(tmp_path / "pred")]) == 0
     assert "the equal-weight vote of 1 final models" in capsys.readouterr().out
+    # --validate: the yardstick of a direct recipe, the members on train only and their vote.
+    assert recipe_cli.main([str(folder), "--validate"]) == 0
+    validated = json.loads((runs / "summary-validate.json").read_text())
+    assert [r["name"] for r in validated["rows"]] == ["a"] and 0 <= validated["vote_top1"] <= 1
+    assert "final" not in validated and validated["val_images"] == 24
+    log = [json.loads(line) for line in (runs / "a" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["train_images"] == 24
     bad = write_recipe(tmp_path / "bad", "data: d\nruns: r\nfinal: {train_split: 'train,val', direct: 'yes'}\n",
                        "members:\n  - {name: a, config: base.yaml}\n", TINY)
     with pytest.raises(spec.RecipeError, match="final.direct 'yes': give true or false"):

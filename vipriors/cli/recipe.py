@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "ImageFolder with the same classes, which is scored)")
     parser.add_argument("--out", help="--predict: output folder (default: RUNS/predict-<folder name>)")
     parser.add_argument("--only", help="comma-separated member names: run these members only")
+    parser.add_argument("--validate", action="store_true",
+                        help="train the members on the train split only, predict and vote them on val, no final stage: "
+                             "the accuracy estimate of a recipe whose final stage is direct")
     parser.add_argument("--source", help="the ImageFolder the recipe splits (default: the recipe's source)")
     parser.add_argument("--data", help="the data root (default: the recipe's data)")
     parser.add_argument("--runs", help="the folder of the run folders (default: the recipe's runs)")
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     launch = Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_backend, args.rdzv_endpoint,
                     args.rdzv_id, args.master_addr, args.master_port)
     options = runner.Options(launch, tuple(shlex.split(args.train_args)),
-                             tuple(n for n in args.only.split(",") if n) if args.only else None)
+                             tuple(n for n in args.only.split(",") if n) if args.only else None, args.validate)
     flag, name = ("--ablation", args.ablation) if args.ablation else ("--members", args.members or recipe.members)
     every = spec.load_members(spec.members_path(recipe, name, flag), recipe)
     if not args.ablation:

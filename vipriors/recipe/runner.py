@@ -51,6 +51,7 @@ class Options:
     launch: Launch
     train_args: tuple[str, ...] = ()  # appended to every training command (they win over the recipe's)
     only: tuple[str, ...] | None = None  # members to run (None: all)
+    validate: bool = False  # the members on train only and their vote; no final stage
 
 
 def prepare_data(recipe: Recipe) -> None:
@@ -241,10 +242,11 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     started = time.perf_counter()
     check_commands(recipe, members, options)
     prepare_data(recipe)
-    direct = not chain and recipe.final is not None and recipe.final.direct
+    final = recipe.final if not chain and not options.validate else None
+    direct = final is not None and final.direct
     stages_of = [] if direct else [train_member(recipe, m, options) for m in members]
     finals = []
-    if not chain and recipe.final:
+    if final:
         chosen = recipe.final.members or [m.name for m in members]
         finals = [train_final(recipe, m, options) for m in members if m.name in chosen]
     if not options.launch.is_main_node:
@@ -274,7 +276,7 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
             summary.update(submission=csv_path, submission_minutes=round(seconds / 60, 2))
     summary["wall_minutes"] = round((time.perf_counter() - started) / 60, 2)
     print(f"this call took {summary['wall_minutes']:.1f} minutes", flush=True)
-    name = f"summary-{chain}.json" if chain else "summary.json"
+    name = f"summary-{chain}.json" if chain else "summary-validate.json" if options.validate else "summary.json"
     write_text_atomic(os.path.join(recipe.runs, name), json.dumps(summary, indent=1))
     return summary
 
