@@ -219,6 +219,8 @@ class AugmentConfig(_Section):
 @dataclass(frozen=True)
 class ModelConfig(_Section):
     arch: str = setting("resnest200e", "architecture name (timm registry, plus vipriors' own)")
+    whiten_init: bool = setting(False, "start the first convolution as the whitening map of the training images' "
+                                       "patches (airbench's initialisation)")
     memory_format: Literal["auto", "channels_last", "contiguous"] = setting(
         "auto", "memory format of model and input (auto: the one measured fastest for this architecture and device)")
 

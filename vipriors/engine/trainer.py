@@ -20,6 +20,7 @@ from ..data import dataset
 from ..data.dataset import TrainingData
 from ..errors import UserError
 from ..models import count_parameters, create_model, memory_format
+from ..models.whitening import whiten_first_conv
 from . import autos, checkpoint, distributed, host_sync
 from .metrics import ClassAccuracy
 from .run_folder import RunFolder, new_run_path
@@ -78,7 +79,12 @@ class Trainer:
         config, env = self.config, self.env
         self.amp = autos.autocast_dtype(config.runtime.amp)
         self.memory_format = memory_format(config.model.memory_format)
+        self.mean = ops.channel_constants(config.data.mean, self.device, "--mean")
+        self.std = ops.channel_constants(config.data.std, self.device, "--std", positive=True)
         model = create_model(config.model.arch, len(self.classes)).to(self.device, memory_format=self.memory_format)
+        self.whitened = 0
+        if config.model.whiten_init and not self.run.resuming and not config.optim.init_from:
+            self._whiten(model)
         self.model_core = model
         self.ema = None
         if config.optim.ema_decay > 0:
@@ -93,8 +99,16 @@ class Trainer:
         # --progressive-step), rather than one graph with a dynamic size.
         dynamic = False if len(set(self.image_sizes)) > 1 else None
         self.model = torch.compile(model, mode=config.runtime.compile_mode, dynamic=dynamic) if compiled else model
-        self.mean = ops.channel_constants(config.data.mean, self.device, "--mean")
-        self.std = ops.channel_constants(config.data.std, self.device, "--std", positive=True)
+
+    def _whiten(self, model: torch.nn.Module, images: int = 512) -> None:
+        """--whiten-init from the first training images of epoch 1, at full size."""
+        batches, seen = [], 0
+        for batch, _ in self.data.train_batches.epoch(0, image_size=self.config.data.image_size):
+            batches.append(ops.normalize(batch, self.mean, self.std, torch.float32))
+            seen += len(batch)
+            if seen >= images:
+                break
+        self.whitened = whiten_first_conv(model, torch.cat(batches)[:images])
 
     def _setup_optimisation(self) -> None:
         optim, data = self.config.optim, self.config.data
@@ -112,6 +126,7 @@ class Trainer:
         config, data = self.config, self.data
         global_batch = config.data.batch_size * self.env.world_size
         extras = [f"EMA {config.optim.ema_decay}"] if self.ema else []
+        extras += [f"{self.whitened} whitened first-layer filters"] if self.whitened else []
         self.run.log.say(
             f"vipriors: {config.model.arch} ({count_parameters(self.model_core) / 1e6:.2f} M params, "
             f"{config.model.memory_format}) on {self.device} x{self.env.world_size}, amp {config.runtime.amp}, "
