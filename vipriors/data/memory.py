@@ -65,22 +65,30 @@ def decode(samples: Samples, pipe_factory, batch_size: int) -> torch.Tensor:
     return decoded
 
 
-def crop_and_flip(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
-    """Pad-and-crop and flip of a uint8 [B, H, W, 3] batch, as the file pipeline's
-    ``fn.crop(out_of_bounds_policy="pad")`` then ``fn.flip`` compute them.
+def pad_images(images: torch.Tensor, pad: int) -> torch.Tensor:
+    """uint8 [N, H, W, 3] with ``pad`` px of zeros on every side: [N, H + 2 pad, W + 2 pad, 3]."""
+    return F.pad(images, (0, 0, pad, pad, pad, pad))
 
-    ``offsets`` int64 [B, 2]: each window's top-left corner (y, x) in [0, 2 * pad] of the image
-    padded with ``pad`` px of zeros on every side; ``flips`` bool [B]: mirror after cropping.
-    """
-    batch, height, width, _ = images.shape
-    padded = F.pad(images, (0, 0, pad, pad, pad, pad))
-    device = images.device
+
+def crop_padded(padded: torch.Tensor, index: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
+                pad: int) -> torch.Tensor:
+    """Windows of images ``index`` of ``padded`` (the decoded set with ``pad`` px of zeros on
+    every side), each at its ``offsets`` (y, x) in [0, 2 * pad], mirrored where ``flips``: one
+    gather, [B, H, W, 3], as the file pipeline's ``fn.crop(out_of_bounds_policy="pad")`` then
+    ``fn.flip`` compute them."""
+    batch, height, width = len(index), padded.shape[1] - 2 * pad, padded.shape[2] - 2 * pad
+    device = padded.device
     ys = offsets[:, 0:1] + torch.arange(height, device=device)  # [B, H]
     cols = torch.arange(width, device=device)
     cols = torch.where(flips.view(-1, 1), width - 1 - cols, cols)  # [B, W]
     xs = offsets[:, 1:2] + cols
-    rows = torch.arange(batch, device=device).view(-1, 1, 1)
-    return padded[rows, ys.view(batch, height, 1), xs.view(batch, 1, width)]
+    return padded[index.view(-1, 1, 1), ys.view(batch, height, 1), xs.view(batch, 1, width)]
+
+
+def crop_and_flip(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pad-and-crop and flip of a uint8 [B, H, W, 3] batch (``crop_padded`` of the whole batch)."""
+    index = torch.arange(len(images), device=images.device)
+    return crop_padded(pad_images(images, pad), index, offsets, flips, pad)
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -98,11 +106,14 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class MemoryBatches:
-    """The training batches of each epoch from decoded ``images`` (uint8 [N, S, S, 3], host)."""
+    """The training batches of each epoch from decoded ``images`` (uint8 [N, S, S, 3], host): each
+    batch is cut from the padded set on the host and moved to ``device``."""
 
     def __init__(self, images: torch.Tensor, labels: tuple[int, ...], *, batch_size: int, augment: AugmentConfig,
                  device: torch.device, seed: int, shard: Shard = Shard()):
-        self.images, self.batch_size, self.augment, self.device, self.seed = images, batch_size, augment, device, seed
+        # Padded once, so a batch is one gather from the decoded set.
+        self.padded = pad_images(images, augment.pad_crop)
+        self.size, self.batch_size, self.augment, self.device, self.seed = images.shape[1], batch_size, augment, device, seed
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.shard = shard
         n = len(labels)
@@ -133,13 +144,12 @@ class MemoryBatches:
         begin, end = self.shard.range(len(order))
         mine = order[begin:end]
         offsets, flips = self.draws(epoch)
-        size = image_size or self.images.shape[1]
+        size = image_size or self.size
         for step in range(skip, self.steps_per_epoch):
             index = mine[step * self.batch_size:(step + 1) * self.batch_size]
-            images = self.images.index_select(0, index).to(self.device, non_blocking=True)
-            images = crop_and_flip(images, offsets[index].to(self.device), flips[index].to(self.device),
-                                   self.augment.pad_crop)
-            yield resize(images, size), self.labels[index].to(self.device, non_blocking=True)
+            images = crop_padded(self.padded, index, offsets[index], flips[index], self.augment.pad_crop)
+            yield (resize(images.to(self.device, non_blocking=True), size),
+                   self.labels[index].to(self.device, non_blocking=True))
 
 
 class MemoryEval:
