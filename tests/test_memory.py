@@ -59,7 +59,7 @@ def test_decoded_pixels_are_the_file_pipelines_and_every_batch_is_a_crop_and_fli
     decoded = decoded_train_images(samples, image_size=12, augment=PAD_FLIP, threads=1)
     assert decoded.shape == (12, 12, 12, 3) and decoded.dtype == torch.uint8
     files = TrainBatches(samples, batch_size=4, image_size=12, augment=PAD_FLIP, device=CPU, threads=1, seed=3)
-    from vipriors.data.loader import epoch_order
+    from vipriors.data.shard import epoch_order
 
     order = epoch_order(3, 0, len(samples))
     flips = set()
@@ -98,7 +98,7 @@ def test_epochs_are_reproducible_resumable_and_sharded(tmp_path):
     assert all(torch.equal(a[0], b[0]) for a, b in zip(first[2:], batches(one, 2, skip=2)))
     assert not torch.equal(first[0][0], batches(one, 3)[0][0]), "each epoch draws anew"
     # Two ranks: disjoint halves of the epoch's order, 7 images each, two batches of 3.
-    from vipriors.data.loader import epoch_order
+    from vipriors.data.shard import epoch_order
 
     order = epoch_order(1, 0, 14)
     ranks = [memory.MemoryBatches(decoded, samples.labels, batch_size=3, augment=PAD_FLIP, device=CPU, seed=1,

@@ -145,6 +145,12 @@ def source(tmp_path_factory):
     return os.path.join(full, "train"), str(names), os.path.join(full, "val")
 
 
+def carved(train_source, tmp_path, extra: str = "") -> str:
+    """recipe.yaml lines that carve 8 + 8 images per class of ``train_source`` into tmp_path/data."""
+    return (f"source: {train_source}\nsplit: {{train: 8, val: 8}}\ndata: {tmp_path / 'data'}\n"
+            f"runs: {tmp_path / 'runs'}\n{extra}")
+
+
 TINY = ("data: {image_size: 32, batch_size: 8, crop_pct: 1.0, data_threads: 1, pipeline_batch: 0, data_pipelines: 1}\n"
         "augment: {pad_crop: 2, rotate_prob: 0.0, blur_prob: 0.0, auto_augment: none}\n"
         "model: {arch: resnet9s_cifar}\n"
@@ -156,8 +162,8 @@ TINY = ("data: {image_size: 32, batch_size: 8, crop_pct: 1.0, data_threads: 1, p
 def test_a_cpu_recipe_runs_end_to_end_and_keeps_what_is_done(source, tmp_path, capsys):
     train_source, names, other_images = source
     folder = write_recipe(
-        tmp_path / "tiny", f"source: {train_source}\nclass_names: {names}\nsplit: {{train: 8, val: 8}}\n"
-        f"data: {tmp_path / 'data'}\nruns: {tmp_path / 'runs'}\ntta: flip\nfinal: {{train_split: 'train,val'}}\n",
+        tmp_path / "tiny", carved(train_source, tmp_path, f"class_names: {names}\ntta: flip\n"
+                                                          "final: {train_split: 'train,val'}\n"),
         "members:\n  - {name: a, config: base.yaml, ls_epochs: 1, ls: 0.2}\n"
         "  - {name: b, config: base.yaml, args: [--seed, '1', --stubborn-classes, '1']}\n", TINY)
     assert recipe_cli.main([str(folder)]) == 0
@@ -213,8 +219,7 @@ def test_a_failing_stage_ends_the_runner_with_one_line_naming_it(source, tmp_pat
     train_source, _, _ = source
     # A batch larger than the 24 training images: train.py refuses it once the stage has its data.
     folder = write_recipe(
-        tmp_path / "fails", f"source: {train_source}\nsplit: {{train: 8, val: 8}}\ndata: {tmp_path / 'data'}\n"
-        f"runs: {tmp_path / 'runs'}\n", "members:\n  - {name: a, config: base.yaml, args: [--batch-size, '64']}\n", TINY)
+        tmp_path / "fails", carved(train_source, tmp_path), "members:\n  - {name: a, config: base.yaml, args: [--batch-size, '64']}\n", TINY)
     assert recipe_cli.main([str(folder)]) == 2
     err = capfd.readouterr().err  # the stage's own process writes its message to the same stderr
     last = err.strip().splitlines()[-1]
@@ -227,8 +232,7 @@ def test_a_failing_stage_ends_the_runner_with_one_line_naming_it(source, tmp_pat
 def test_a_direct_recipe_trains_only_the_final_models(source, tmp_path, capsys):
     train_source, names, other_images = source
     folder = write_recipe(
-        tmp_path / "direct", f"source: {train_source}\nsplit: {{train: 8, val: 8}}\ndata: {tmp_path / 'data'}\n"
-        f"runs: {tmp_path / 'runs'}\nfinal: {{train_split: 'train,val', direct: true}}\n",
+        tmp_path / "direct", carved(train_source, tmp_path, "final: {train_split: 'train,val', direct: true}\n"),
         "members:\n  - {name: a, config: base.yaml, args: [--epochs, '3']}\n", TINY)
     assert recipe_cli.main([str(folder)]) == 0
     runs = tmp_path / "runs"

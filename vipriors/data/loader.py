@@ -7,12 +7,12 @@ reader's padding, so across ranks every image is seen exactly once.
 from __future__ import annotations
 
 import dataclasses
-import random
 
 import torch
 
 from .folder import Samples
 from .pipeline import READER_NAME, AugmentConfig, Shard, decode_pipeline, eval_pipeline, train_pipeline
+from .shard import epoch_order
 
 
 class DaliLoader:
@@ -107,11 +107,6 @@ class TrainBatches:
                 yield batch
 
 
-def epoch_order(seed: int, epoch: int, n: int) -> list[int]:
-    """The permutation of the ``n`` training images that ``epoch`` reads (the same on every rank)."""
-    return random.Random(f"{seed}/{epoch}").sample(range(n), n)
-
-
 def _in_turn(loaders):
     """One run from each loader in turn; a loader that has run out drops out."""
     iterators = [iter(loader) for loader in loaders]
@@ -145,25 +140,29 @@ def _whole_batches(runs, size: int):
             held, held_count = [(images[end:], labels[end:])], images.shape[0] - end
 
 
+DECODE_BATCH = 256  # images per DALI run when a set is decoded once
+
+
+def _every_image(pipe, count: int) -> torch.Tensor:
+    """All ``count`` images a CPU pipeline reads, in order, as one uint8 [N, H, W, 3] host tensor."""
+    pipe.build()
+    decoded = torch.cat([images.clone() for images, _ in DaliLoader(pipe, torch.device("cpu"))])
+    assert decoded.shape[0] == count, (decoded.shape, count)
+    return decoded
+
+
 def decoded_train_images(samples: Samples, *, image_size: int, augment: AugmentConfig, threads: int) -> torch.Tensor:
     """Every training image decoded and resized as the training pipeline does before its
     pad-and-crop: uint8 [N, S, S, 3] on the host, in ``samples``' order."""
-    from .memory import decode
-
-    def factory(files, labels, batch):
-        kwargs, _ = _pipeline_kwargs(batch, threads, torch.device("cpu"), 0)
-        return decode_pipeline(files, labels, image_size, augment, **kwargs)
-    return decode(samples, factory, 256)
+    kwargs, _ = _pipeline_kwargs(DECODE_BATCH, threads, torch.device("cpu"), 0)
+    return _every_image(decode_pipeline(samples.files, samples.labels, image_size, augment, **kwargs), len(samples))
 
 
 def decoded_eval_images(samples: Samples, *, image_size: int, crop_pct: float, threads: int) -> torch.Tensor:
     """Every evaluation image as the evaluation pipeline gives it: uint8 [N, S, S, 3] on the host."""
-    from .memory import decode
-
-    def factory(files, labels, batch):
-        kwargs, _ = _pipeline_kwargs(batch, threads, torch.device("cpu"), 0)
-        return eval_pipeline(files, labels, Shard(), image_size, crop_pct, False, **kwargs)
-    return decode(samples, factory, 256)
+    kwargs, _ = _pipeline_kwargs(DECODE_BATCH, threads, torch.device("cpu"), 0)
+    pipe = eval_pipeline(samples.files, samples.labels, Shard(), image_size, crop_pct, False, **kwargs)
+    return _every_image(pipe, len(samples))
 
 
 def eval_loader(samples: Samples, *, batch_size: int, image_size: int, crop_pct: float,

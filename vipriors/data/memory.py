@@ -7,7 +7,7 @@ every epoch's pad-and-crop and flip run as one gather over the uint8 batch on th
 device, which costs nothing next to the training step.
 
 The batches of an epoch are a pure function of (seed, epoch, rank), as in the file
-pipeline: the same permutation of the images (``loader.epoch_order``), the rank's
+pipeline: the same permutation of the images (``shard.epoch_order``), the rank's
 contiguous shard of it, and crop offsets and flips drawn for the epoch from a generator
 seeded with (seed, epoch). So a run resumed at any step sees the batches it would have
 seen. The draws differ from DALI's, so a run keeps the path it started on (the resolved
@@ -18,9 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..config import AugmentConfig, TrainConfig
-from .folder import Samples
-from .shard import Shard
+from ..config import AugmentConfig
+from .shard import Shard, epoch_order
 
 # What the in-memory path can do: pad-and-crop and flips. Anything else needs the original
 # file (random-resized crops) or DALI's operators (rotation, blur, the policies).
@@ -35,34 +34,9 @@ def unsupported_augmentation(augment: AugmentConfig) -> str | None:
     return None
 
 
-def decoded_bytes(images: int, image_size: int) -> int:
-    return images * image_size * image_size * 3
-
-
-def uses_memory(config: TrainConfig, images: int) -> tuple[bool, str]:
-    """Whether the run trains from memory (``--in-memory`` resolved) and why, for ``images`` train + val images."""
-    data, why_not = config.data, unsupported_augmentation(config.augment)
-    if data.in_memory == "off":
-        return False, "--in-memory off"
-    if why_not:
-        return False, f"file pipeline: {why_not}"
-    size_gb = decoded_bytes(images, data.image_size) / 1e9
-    if data.in_memory == "auto" and size_gb > data.in_memory_budget:
-        return False, f"file pipeline: the decoded images need {size_gb:.1f} GB, over --in-memory-budget {data.in_memory_budget:g}"
-    return True, f"in memory: {images} images decoded once ({size_gb:.2f} GB)"
-
-
-def decode(samples: Samples, pipe_factory, batch_size: int) -> torch.Tensor:
-    """Every image of ``samples`` through the DALI pipeline ``pipe_factory(files, labels, batch)``,
-    in order, as one uint8 [N, H, W, 3] tensor on the host."""
-    from .loader import DaliLoader
-
-    pipe = pipe_factory(samples.files, samples.labels, batch_size)
-    pipe.build()
-    parts = [images.clone() for images, _ in DaliLoader(pipe, torch.device("cpu"))]
-    decoded = torch.cat(parts)
-    assert decoded.shape[0] == len(samples), (decoded.shape, len(samples))
-    return decoded
+def decoded_gb(images: int, image_size: int) -> float:
+    """The size of ``images`` decoded uint8 RGB images of ``image_size`` px, in GB."""
+    return images * image_size * image_size * 3 / 1e9
 
 
 def pad_images(images: torch.Tensor, pad: int) -> torch.Tensor:
@@ -129,17 +103,14 @@ class MemoryBatches:
         n, pad, augment = len(self.labels), self.augment.pad_crop, self.augment
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
-        coins = torch.rand(n, generator=generator)
         if augment.flip_order == "alternate":
             flips = self.first_flip ^ bool(epoch % 2) if augment.hflip > 0 else torch.zeros(n, dtype=torch.bool)
         else:
-            flips = coins < augment.hflip
+            flips = torch.rand(n, generator=generator) < augment.hflip
         return offsets, flips
 
     def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None):
         """Yields the batches of ``epoch`` at ``image_size`` (default: the decoded size), from step ``skip`` on."""
-        from .loader import epoch_order
-
         order = torch.tensor(epoch_order(self.seed, epoch, len(self.labels)), dtype=torch.int64)
         begin, end = self.shard.range(len(order))
         mine = order[begin:end]

@@ -83,25 +83,29 @@ def image_count(config: TrainConfig) -> int:
     return len(train) + len(folder.scan_splits(data.root, data.val_split, train.classes))
 
 
-def in_memory_for(config: TrainConfig) -> tuple[str, str]:
-    """"on" or "off" for --in-memory, and the reason; "on" refused where the augmentation needs the files."""
-    from ..data.memory import unsupported_augmentation, uses_memory
+def in_memory_for(config: TrainConfig) -> str:
+    """"on" or "off" for --in-memory: "on" refused where the augmentation needs the files, "auto"
+    on where it does not and the decoded train + val sets fit --in-memory-budget."""
+    from ..data.memory import decoded_gb, unsupported_augmentation
     from ..data.random_batches import is_synthetic
 
-    why_not = unsupported_augmentation(config.augment)
-    if config.data.in_memory == "on" and why_not:
+    data, why_not = config.data, unsupported_augmentation(config.augment)
+    if data.in_memory == "on" and why_not:
         raise ConfigError(f"--in-memory on: {why_not}; use --in-memory off or auto (the file pipeline)")
-    if config.augment.flip_order == "alternate" and (config.data.in_memory == "off" or why_not):
+    if config.augment.flip_order == "alternate" and (data.in_memory == "off" or why_not):
         raise ConfigError("--flip-order alternate: needs the in-memory path (--in-memory on or auto, with pad-and-crop "
                           "and flips only); use --flip-order random with the file pipeline")
-    if config.data.in_memory == "off":
-        return "off", "--in-memory off"
-    if is_synthetic(config.data.root):
-        return "off", "--data synthetic: batches are made on the device"
-    on, why = uses_memory(config, image_count(config) if not why_not else 0)
-    if config.augment.flip_order == "alternate" and not on:
-        raise ConfigError(f"--flip-order alternate: needs the in-memory path, and {why}; raise --in-memory-budget")
-    return ("on" if on else "off"), why
+    if data.in_memory == "off" or why_not or is_synthetic(data.root):
+        return "off"  # synthetic batches are made on the device
+    if data.in_memory == "on":
+        return "on"
+    size_gb = decoded_gb(image_count(config), data.image_size)
+    if size_gb <= data.in_memory_budget:
+        return "on"
+    if config.augment.flip_order == "alternate":
+        raise ConfigError(f"--flip-order alternate: needs the in-memory path, and the decoded images need "
+                          f"{size_gb:.1f} GB, over --in-memory-budget {data.in_memory_budget:g}; raise --in-memory-budget")
+    return "off"
 
 
 def _check_compiled_sizes(config: TrainConfig) -> None:
@@ -136,4 +140,4 @@ def resolve(config: TrainConfig) -> TrainConfig:
     # --data synthetic builds no pipeline (and imports no DALI): its resize is never run.
     resize = "dali" if is_synthetic(config.data.root) else resolve_resize(config.augment.train_resize, device == "cuda")
     config = config.replace("augment", train_resize=resize)
-    return config.replace("data", in_memory=in_memory_for(config)[0])
+    return config.replace("data", in_memory=in_memory_for(config))

@@ -247,7 +247,7 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     stages_of = [] if direct else [train_member(recipe, m, options) for m in members]
     finals = []
     if final:
-        chosen = recipe.final.members or [m.name for m in members]
+        chosen = final.members or [m.name for m in members]
         finals = [train_final(recipe, m, options) for m in members if m.name in chosen]
     if not options.launch.is_main_node:
         return {}
