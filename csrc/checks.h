@@ -44,13 +44,19 @@ inline void check_normalize_args(const at::Tensor& images, const at::Tensor& mea
   check_output_dtype(dtype, op);
 }
 
-inline void check_per_sample(const at::Tensor& t, const at::Tensor& images, const char* name, at::ScalarType dtype,
-                             at::IntArrayRef shape, const char* op) {
+// A plan tensor's dtype, device and layout (its shape is checked by the caller).
+inline void check_plan_tensor(const at::Tensor& t, const at::Tensor& images, const char* name, at::ScalarType dtype,
+                              const char* op) {
   TORCH_CHECK(t.scalar_type() == dtype, op, ": ", name, " must be ", dtype, ", got ", t.scalar_type());
-  TORCH_CHECK(t.sizes() == shape, op, ": ", name, " must have shape ", shape, " (B = ", images.size(0), "), got ", t.sizes());
   TORCH_CHECK(t.device() == images.device(), op, ": ", name, " is on ", t.device(), " but images are on ", images.device(),
               "; draw the plan on the images' device");
   TORCH_CHECK(t.is_contiguous(), op, ": ", name, " must be contiguous");
+}
+
+inline void check_per_sample(const at::Tensor& t, const at::Tensor& images, const char* name, at::ScalarType dtype,
+                             at::IntArrayRef shape, const char* op) {
+  TORCH_CHECK(t.sizes() == shape, op, ": ", name, " must have shape ", shape, " (B = ", images.size(0), "), got ", t.sizes());
+  check_plan_tensor(t, images, name, dtype, op);
 }
 
 inline void check_sia_args(const at::Tensor& images, const at::Tensor& sia_mask, const at::Tensor& sia_shift,
@@ -72,7 +78,7 @@ inline void check_mix_args(const at::Tensor& images, const at::Tensor& regions, 
   TORCH_CHECK(regions.dim() == 3 && regions.size(0) == B && regions.size(1) >= 1 && regions.size(1) <= kMaxRegions &&
                   regions.size(2) == kRegionFields,
               op, ": regions must be [B, R, 7] with 1 <= R <= 4 (src, y0, x0, y1, x1, oy, ox), got ", regions.sizes());
-  check_per_sample(regions, images, "regions", at::kInt, regions.sizes(), op);
+  check_plan_tensor(regions, images, "regions", at::kInt, op);
   check_per_sample(blend_src, images, "blend_src", at::kInt, {B}, op);
   check_per_sample(blend_weight, images, "blend_weight", at::kFloat, {B}, op);
   if (sia_coef.has_value()) check_per_sample(*sia_coef, images, "sia_coef", at::kFloat, {2, B, 3}, op);

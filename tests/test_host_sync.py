@@ -12,7 +12,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from vipriors import config as cfg
 from vipriors import mixing
 from vipriors.data import dataset
-from vipriors.engine import autos, distributed, host_sync
+from vipriors import distributed
+from vipriors.engine import autos, host_sync
 from vipriors.engine.metrics import ClassAccuracy
 from vipriors.engine.run_folder import RunFolder
 from vipriors.engine.step import TrainStep

@@ -62,7 +62,7 @@ def test_mix_body_matches_the_reference_for_every_mode_and_dtype(driver, mode, s
 def test_mix_body_on_edge_boxes(driver, edge_boxes):
     rows = torch.tensor(edge_boxes, dtype=torch.int32).view(2, 1, 7)
     for blend in (-1, 1):
-        plan = mixing.MixPlan("handmade", rows, torch.full((2,), blend, dtype=torch.int32), torch.full((2,), 0.3),
+        plan = mixing.MixPlan(rows, torch.full((2,), blend, dtype=torch.int32), torch.full((2,), 0.3),
                               torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 4))
         for dtype in ops.OUTPUT_DTYPES:
             out, ref = body_output(driver, images(2, 6, 7, seed=5), plan, dtype, 1)

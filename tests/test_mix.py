@@ -102,7 +102,7 @@ def handmade_plan(batch, regions):
     """A plan straight from region rows, for boxes a random draw rarely produces."""
     rows = torch.tensor(regions, dtype=torch.int32).view(batch, -1, 7)
     return mixing.MixPlan(
-        "handmade", rows, torch.full((batch,), -1, dtype=torch.int32), torch.ones(batch),
+        rows, torch.full((batch,), -1, dtype=torch.int32), torch.ones(batch),
         torch.zeros(batch, 4, dtype=torch.long), torch.zeros(batch, 4))
 
 
@@ -235,6 +235,7 @@ def test_bad_plans_are_explained():
         ops.sia_affine(x, torch.ones(2, dtype=torch.bool), torch.ones(2, 3, dtype=torch.float64), torch.ones(2, 3))
 
 
+@pytest.mark.slow
 def test_compiles_fullgraph_with_the_plan_drawn_inside():
     mean, std = constants()
     stubborn = torch.tensor([True, False, False])

@@ -58,6 +58,7 @@ def test_zero_padding_keeps_dtype_device_and_format():
     assert torch.allclose(low, out, rtol=0.02, atol=0.02), "a bf16 block computes what the float32 one does"
 
 
+@pytest.mark.slow
 def test_compiled_matches_eager_on_cpu():
     torch.manual_seed(0)
     model = create_model("pyramidnet56_a48_cifar", num_classes=10).eval()
@@ -102,10 +103,30 @@ def test_small_image_variants_report_their_real_feature_strides(arch):
     assert features[-1].shape[-1] >= 2  # no stage left at 1 x 1
 
 
+# One variant of each family of small-image models (the family shares its metadata).
+@pytest.mark.parametrize("arch", ["resnet9s_cifar", "pyramidnet56_a48_cifar", "densenet_bc_cifar", "resnest14d_cifar"])
+def test_the_pool_size_timm_reports_is_the_map_the_global_pool_sees(arch):
+    model = timm.create_model(arch).eval()
+    size = model.pretrained_cfg["input_size"][-1]
+    pools = [m for m in model.modules() if type(m).__name__ in ("SelectAdaptivePool2d", "AdaptiveMaxPool2d",
+                                                                 "AdaptiveAvgPool2d")]
+    seen = []
+    pools[0].register_forward_hook(lambda module, inputs, output: seen.append(tuple(inputs[0].shape[-2:])))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    assert seen == [model.pretrained_cfg["pool_size"]]
+
+
 def test_memory_format_choice():
-    assert preferred_memory_format("resnest200e", "cuda") == "contiguous"
-    assert preferred_memory_format("resnest200e", "cpu") == "channels_last"
+    from vipriors.models import CONTIGUOUS_PREFERRED
+
+    for device, prefixes in CONTIGUOUS_PREFERRED.items():
+        for prefix in prefixes:  # each preset names real architectures, and "auto" follows it
+            archs = timm.list_models(prefix + "*")
+            assert archs, f"{prefix}: no architecture has this prefix"
+            assert {preferred_memory_format(a, device) for a in archs} == {"contiguous"}
     assert preferred_memory_format("densenet161", "cuda") == "channels_last"
+    assert preferred_memory_format("resnest200e", "mps") == "channels_last", "a device without a preset"
 
 
 def test_widths_grow_additively():

@@ -81,6 +81,7 @@ def test_bad_constants_and_dtype_are_explained():
         ops.channel_constants((1.0, 2.0), "cpu", "--mean")
 
 
+@pytest.mark.slow
 def test_compiles_fullgraph_on_cpu():
     mean, std = constants()
 
@@ -123,6 +124,7 @@ def test_cuda_compiles_fullgraph():
     assert torch.equal(compiled(images), ops.normalize(images, mean, std, torch.bfloat16))
 
 
+@pytest.mark.slow
 def test_importing_the_package_registers_the_ops():
     import subprocess
     import sys

@@ -238,6 +238,7 @@ def test_odd_but_valid_files_decode_as_rgb_like_pillow(tmp_path):
         assert (image.int() - expected.int()).abs().max() <= 1
 
 
+@pytest.mark.slow
 def test_training_stops_on_bad_files_or_leaves_them_out(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VIPRIORS_CACHE", str(tmp_path / "cache"))
     bad_dataset(tmp_path / "data")

@@ -101,7 +101,8 @@ def test_import_and_the_synthetic_path_need_no_dali(tmp_path):
 def test_too_few_images_for_a_batch_or_a_stubborn_file_are_refused(tmp_path):
     from vipriors import config as cfg
     from vipriors.data import dataset
-    from vipriors.engine import autos, distributed
+    from vipriors import distributed
+    from vipriors.engine import autos
     from vipriors.errors import UserError
 
     def prepare(*argv):

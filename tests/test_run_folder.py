@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from vipriors import config as cfg
+from vipriors import config as cfg, distributed
 from vipriors.cli import train as train_script
-from vipriors.engine import distributed
+from vipriors.engine import checkpoint
 from vipriors.engine.run_folder import RunFolder, RunFolderError
 from vipriors.engine.runlog import RunLog
 
@@ -62,15 +62,22 @@ def test_a_kill_between_the_log_and_the_checkpoint_loses_no_line(builtin_cache, 
     run = tmp_path / "killed"
     original_save = RunFolder.save
 
+    at_kill = {}
+
     def killed_at_epoch_2(self, state, best=None, keep_as=None):
-        if state["epoch"] == 2:
-            raise KeyboardInterrupt  # as if killed after the epoch was logged, before its checkpoint
+        if state["epoch"] == 2:  # killed here: what is on disk is what a real kill leaves
+            with open(run / "log.jsonl") as f:
+                at_kill["logged"] = [e["epoch"] for e in map(json.loads, f) if e["event"] == "epoch"]
+            at_kill["checkpointed"] = checkpoint.load(str(run / "last.pt"))["epoch"]
+            raise KeyboardInterrupt
         original_save(self, state, best, keep_as)
 
     monkeypatch.setattr(RunFolder, "save", killed_at_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train_script.main(FAST + ["--epochs", "3", "--output-dir", str(tmp_path), "--name", "killed"])
     monkeypatch.setattr(RunFolder, "save", original_save)
+    # The kill fell between the two writes: epoch 2 logged, its checkpoint not yet written.
+    assert at_kill == {"logged": [1, 2], "checkpointed": 1}
     assert train_script.main(["--resume", str(run)]) == 0
     with open(run / "log.jsonl") as f:
         epochs = [e["epoch"] for e in map(json.loads, f) if e["event"] == "epoch"]

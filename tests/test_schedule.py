@@ -34,3 +34,50 @@ def test_progressive_sizes_rise_in_steps_and_end_at_full_size():
     assert set(big) == {160, 192, 224} and big[:10] == [160] * 10 and big[75:] == [224] * 25
     # Rounded to the step, never outside [minimum, full], and the last epoch at full size.
     assert progressive_sizes(4, 30, 20, (0.0, 1.0), 8) == [20, 24, 24, 30]
+
+
+def test_the_learning_rate_is_lambdalrs_without_its_state():
+    import torch
+
+    from vipriors.engine.schedule import LearningRate
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=0.4)
+    reference = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, 3, 20))
+    lr = LearningRate(0.4, 3, 20)
+    for step in range(20):
+        assert lr(step) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-12), step
+        optimizer.step()
+        reference.step()
+
+
+def test_the_training_step_sets_the_learning_rate_of_its_step():
+    import torch
+
+    from vipriors.config import MixConfig
+    from vipriors.engine.step import TrainStep
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 4 * 3, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=99.0)
+    step = TrainStep(model, optimizer, mean=torch.zeros(3), std=torch.ones(3), mix=MixConfig(cutmix=0.0), amp=None,
+                     memory_format=torch.contiguous_format, lr=lambda done: 0.01 * (done + 1))
+    images, labels = torch.zeros(2, 4, 4, 3, dtype=torch.uint8), torch.tensor([0, 1])
+    before = [p.detach().clone() for p in model.parameters()]
+    step(images, labels, "none", step=4)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+    bias_moved = (list(model.parameters())[1] - before[1]).abs().max().item()
+    assert 0 < bias_moved < 1, "the step ran at 0.05, not the optimiser's 99"
+
+
+def test_norm_biases_learn_at_their_own_rate():
+    import torch
+
+    from vipriors.engine.trainer import build_optimizer
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, bias=True), torch.nn.BatchNorm2d(4))
+    plain = build_optimizer(model, "sgd", 0.1, 0.0, 5e-4)
+    assert [len(g["params"]) for g in plain.param_groups] == [1, 3], "weights; conv bias, norm scale and shift"
+    fast = build_optimizer(model, "sgd", 0.1, 0.0, 5e-4, norm_bias_lr_scale=8.0)
+    groups = {g["lr_scale"]: g["params"] for g in fast.param_groups if g["lr_scale"] != 1.0}
+    assert list(groups) == [8.0] and groups[8.0] == [model[1].bias]
+    assert all(g["weight_decay"] == 0.0 for g in fast.param_groups if g["params"][0].ndim == 1)

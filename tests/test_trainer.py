@@ -65,8 +65,9 @@ def test_run_folder_holds_config_log_and_checkpoints(learned_run):
     assert len(last["classes"]) == 10 and checkpoint.format_of(last) == checkpoint.FORMAT
 
 
-def test_resume_continues_where_it_stopped(learned_run, capsys):
-    run_dir = learned_run["run_dir"]
+def test_resume_continues_where_it_stopped(learned_run, tmp_path, capsys):
+    run_dir = str(tmp_path / "run")  # a copy: the module's run stays as it was trained
+    shutil.copytree(learned_run["run_dir"], run_dir)
     assert train_script.main(["--resume", run_dir, "--epochs", "7"]) == 0
     assert [e["epoch"] for e in epochs_logged(run_dir)] == [1, 2, 3, 4, 5, 6, 7]
     assert "resuming" in capsys.readouterr().out
@@ -80,8 +81,7 @@ def test_predict_matches_the_trainer_and_feeds_the_ensemble(learned_run, tmp_pat
     assert predict.main(["--checkpoint", best, "--split", "val", "--out", val_file]) == 0
     val = predictions.load(val_file)
     assert len(val.ids) == 500 and val.has_labels
-    # best.pt's own figure: the resume test may have trained the run one more epoch into a new best.
-    assert val.accuracy() == pytest.approx(checkpoint.load(best)["best_top1"], abs=0.01)
+    assert val.accuracy() == pytest.approx(learned_run["best_top1"], abs=0.01)
 
     # A folder the model has never seen, laid out like the challenge's test set.
     imgs = tmp_path / "test" / "imgs"
@@ -131,8 +131,12 @@ def test_a_stopped_run_resumes_exactly(builtin_cache, tmp_path, monkeypatch):
     monkeypatch.setattr(TrainStep, "__call__", step_then_signal)
     stopped = train(config(*common, "--name", "stopped"))
     assert stopped["stopped"]
-    state = checkpoint.load(os.path.join(stopped["run_dir"], "last.pt"))
+    last = os.path.join(stopped["run_dir"], "last.pt")
+    state = checkpoint.load(last)
     assert (state["epoch"], state["epoch_step"], state["step"]) == (0, 31, 31)  # the step in flight finished
+    # Written as format 2 did (with a learning-rate scheduler's state, now derived from the
+    # step count and ignored): such a run resumes exactly too.
+    torch.save({**state, "format": 2, "scheduler": {"last_epoch": 999, "base_lrs": [123.0]}}, last)
     monkeypatch.setattr(TrainStep, "__call__", original_step)
     assert train_script.main(["--resume", stopped["run_dir"]]) == 0
 
@@ -195,7 +199,7 @@ def test_label_smoothing_stage_starts_from_the_ce_weights(builtin_cache, tmp_pat
     original_fit = Trainer.fit
 
     def fit_and_look(self):
-        seen.update(weights={k: v.clone() for k, v in self.model_core.state_dict().items()}, epoch=self.epoch, schedule=self.scheduler.last_epoch,
+        seen.update(weights={k: v.clone() for k, v in self.model_core.state_dict().items()}, epoch=self.epoch, step=self.step,
                     optimizer_state=dict(self.optimizer.state))
         return original_fit(self)
 
@@ -204,7 +208,7 @@ def test_label_smoothing_stage_starts_from_the_ce_weights(builtin_cache, tmp_pat
                            "--output-dir", str(tmp_path), "--name", "ls"))
     weights = checkpoint.load(best)["model"]
     assert all(torch.equal(seen["weights"][k], weights[k]) for k in weights)
-    assert seen["epoch"] == 0 and seen["schedule"] == 0 and not seen["optimizer_state"]
+    assert seen["epoch"] == 0 and seen["step"] == 0 and not seen["optimizer_state"]
     assert summary["best_top1"] > 0.15
     bad = os.path.join(tmp_path, "other.pt")
     checkpoint.save(dict(checkpoint.load(best), classes=["a", "b"]), bad)

@@ -106,17 +106,50 @@ def _choices(hint) -> tuple | None:
     return None
 
 
+# The checks every input shares (flags, YAML recipes, recipe folders, the programs' own
+# flags): one wording of each refusal. ``error`` is the UserError class to raise.
+
+def check_choice(value, choices, where: str, error=None) -> None:
+    if value not in choices:
+        raise (error or ConfigError)(f"{where} {value}: choose one of {', '.join(map(str, choices))}")
+
+
+def check_range(value, allowed: Range, where: str, error=None) -> None:
+    """``value`` (a number, or a tuple of numbers) within ``allowed``."""
+    for item in value if isinstance(value, tuple) else (value,):
+        if item not in allowed:
+            raise (error or ConfigError)(f"{where} {_shown(value)}: must be {allowed.describe()}")
+
+
+def number(value, kind: type, allowed: Range, where: str, error=None):
+    """``value`` read as ``kind`` (int or float, as a flag or YAML value is) and checked against ``allowed``."""
+    try:
+        value = _convert(value, kind, where)
+    except ConfigError as refused:
+        raise (error or ConfigError)(str(refused)) from None
+    check_range(value, allowed, where, error)
+    return value
+
+
+def refuse_unknown(where: str, given, known, error=None, noun: str = "setting") -> None:
+    """Refuses the first key of ``given`` not in ``known``, naming its close matches."""
+    known = list(known)
+    for key in given:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else f"; known: {', '.join(known)}"
+            raise (error or ConfigError)(f"{where}: unknown {noun} {key!r}{hint}")
+
+
 def _check_value(value, hint, f: dataclasses.Field) -> None:
     if value is None:
         return
     choices = _choices(hint)
-    if choices is not None and value not in choices:
-        raise ConfigError(f"{flag_of(f)} {value}: choose one of {', '.join(choices)}")
+    if choices is not None:
+        check_choice(value, choices, flag_of(f))
     allowed: Range | None = f.metadata.get("range")
     if allowed is not None:
-        for item in value if isinstance(value, tuple) else (value,):
-            if item not in allowed:
-                raise ConfigError(f"{flag_of(f)} {_shown(value)}: must be {allowed.describe()}")
+        check_range(value, allowed, flag_of(f))
 
 
 def _ordered(section: _Section, name: str) -> None:
@@ -222,7 +255,7 @@ class ModelConfig(_Section):
     whiten_init: bool = setting(False, "start the first convolution as the whitening map of the training images' "
                                        "patches (airbench's initialisation)")
     memory_format: Literal["auto", "channels_last", "contiguous"] = setting(
-        "auto", "memory format of model and input (auto: the one measured fastest for this architecture and device)")
+        "auto", "memory format of model and input (auto: the preset for this architecture and device, vipriors.models.CONTIGUOUS_PREFERRED)")
 
 
 @dataclass(frozen=True)
@@ -271,6 +304,8 @@ class OptimConfig(_Section):
     momentum: float = setting(0.9, "SGD momentum", BELOW_ONE)
     weight_decay: float = setting(1e-4, "weight decay (not on norm and bias parameters)", NON_NEGATIVE)
     warmup_epochs: float = setting(1.0, "linear warm-up length, then cosine decay", NON_NEGATIVE)
+    norm_bias_lr_scale: float = setting(1.0, "the learning rate of normalisation layers' biases, as a multiple of the "
+                                             "rest's (airbench trains them faster)", POSITIVE)
     label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy", BELOW_ONE)
     init_from: str | None = setting(None, "start from this checkpoint's weights with a fresh schedule (the method's CE "
                                           "-> LS stage)")
@@ -389,12 +424,9 @@ def _where(section: str, name: str) -> str:
 def _merge(base: dict, update: dict, where: str) -> dict:
     if not isinstance(update, dict):
         raise ConfigError(f"{where}: expected a mapping of settings, got {type(update).__name__} {update!r:.60}")
+    refuse_unknown(where, update, base)
     merged = dict(base)
     for key, value in update.items():
-        if key not in base:
-            close = difflib.get_close_matches(str(key), list(base), n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else f"; known: {', '.join(base)}"
-            raise ConfigError(f"{where}: unknown setting {key!r}{hint}")
         merged[key] = _merge(base[key], value, f"{where}.{key}") if isinstance(base[key], dict) else value
     return merged
 
@@ -460,6 +492,27 @@ def build_parser(description: str, parser_class=argparse.ArgumentParser) -> argp
                             metavar=f.name.upper(), help=f"{help_text} (default: {_shown(defaults[section][f.name])})",
                             **extra)
     return parser
+
+
+class _RefusingParser(argparse.ArgumentParser):
+    """Raises a ConfigError where argparse would print its usage and exit."""
+
+    def error(self, message):
+        raise ConfigError(message)
+
+
+def for_new_run(args: argparse.Namespace) -> TrainConfig:
+    """The checked configuration of a new run from train.py's parsed flags (--config, then flags)."""
+    return resolve(cli_overrides(args), recipe=load_yaml(args.config) if args.config else None)
+
+
+def from_argv(argv: list[str]) -> TrainConfig:
+    """The checked configuration train.py builds for a new run from ``argv``; a flag it would
+    refuse raises ConfigError."""
+    args = build_parser("", parser_class=_RefusingParser).parse_args(argv)
+    if args.resume:
+        raise ConfigError(f"--resume {args.resume}: a new run's flags were expected")
+    return for_new_run(args)
 
 
 def cli_overrides(args: argparse.Namespace) -> dict:

@@ -23,7 +23,6 @@ MODES = ("none", "cutmix", "ricap", "mixup", "cutout")
 
 
 class MixPlan(NamedTuple):
-    mode: str
     regions: torch.Tensor  # int32 [B, R, 7]: (src, y0, x0, y1, x1, oy, ox)
     blend_src: torch.Tensor  # int32 [B], -1 for no blend
     blend_weight: torch.Tensor  # float32 [B]
@@ -70,13 +69,12 @@ def _centred_box(cy, cx, cut_h, cut_w, height: int, width: int):
     return top.clamp(0, height), left.clamp(0, width), (top + cut_h).clamp(0, height), (left + cut_w).clamp(0, width)
 
 
-def _pack(batch, device, mode, regions, targets, weights, blend_src=None, blend_weight=None) -> MixPlan:
+def _pack(batch, device, regions, targets, weights, blend_src=None, blend_weight=None) -> MixPlan:
     regions = torch.stack([torch.stack([f.expand(batch) for f in region], dim=-1) for region in regions], dim=1)
     pad = 4 - len(targets)
     targets = torch.stack(list(targets) + [targets[0]] * pad, dim=1)
     weights = torch.stack(list(weights) + [torch.zeros_like(weights[0])] * pad, dim=1)
     return MixPlan(
-        mode=mode,
         regions=regions.to(torch.int32),
         blend_src=(blend_src if blend_src is not None else torch.full((batch,), -1, device=device)).to(torch.int32),
         blend_weight=(blend_weight if blend_weight is not None else torch.ones(batch, device=device)).float().contiguous(),
@@ -88,7 +86,7 @@ def _pack(batch, device, mode, regions, targets, weights, blend_src=None, blend_
 def plan_none(labels: torch.Tensor, height: int, width: int) -> MixPlan:
     batch, device = labels.numel(), labels.device
     zero = torch.zeros((), dtype=torch.long, device=device)
-    return _pack(batch, device, "none", [(zero,) * 7], [labels], [torch.ones(batch, device=device)])
+    return _pack(batch, device, [(zero,) * 7], [labels], [torch.ones(batch, device=device)])
 
 
 def plan_cutmix(labels: torch.Tensor, height: int, width: int, alpha: float = 1.0) -> MixPlan:
@@ -103,7 +101,7 @@ def plan_cutmix(labels: torch.Tensor, height: int, width: int, alpha: float = 1.
     area = (y1 - y0) * (x1 - x0)
     zero = torch.zeros_like(y0)
     total = height * width
-    return _pack(batch, device, "cutmix", [(partner, y0, x0, y1, x1, zero, zero)], [labels, labels[partner]],
+    return _pack(batch, device, [(partner, y0, x0, y1, x1, zero, zero)], [labels, labels[partner]],
                  [(total - area) / total, area / total])
 
 
@@ -116,7 +114,7 @@ def plan_cutout(labels: torch.Tensor, height: int, width: int, size: float = 0.5
     cx = torch.randint(0, width, (batch,), device=device)
     y0, x0, y1, x1 = _centred_box(cy, cx, cut_h, cut_w, height, width)
     zero = torch.zeros_like(y0)
-    return _pack(batch, device, "cutout", [(zero - 1, y0, x0, y1, x1, zero, zero)], [labels],
+    return _pack(batch, device, [(zero - 1, y0, x0, y1, x1, zero, zero)], [labels],
                  [torch.ones(batch, device=device)])
 
 
@@ -136,7 +134,7 @@ def plan_ricap(labels: torch.Tensor, height: int, width: int, beta: float = 0.3,
         regions.append((source, qy, qx, qy + qh, qx + qw, sy - qy, sx - qx))
         targets.append(labels[source])
         weights.append(qh * qw / (height * width))
-    return _pack(batch, device, "ricap", regions, targets, weights)
+    return _pack(batch, device, regions, targets, weights)
 
 
 def plan_mixup(labels: torch.Tensor, height: int, width: int, alpha: float = 0.2, per_sample: bool = False) -> MixPlan:
@@ -145,7 +143,7 @@ def plan_mixup(labels: torch.Tensor, height: int, width: int, alpha: float = 0.2
     partner = torch.randperm(batch, device=device)
     lam = _beta(alpha, batch if per_sample else 1, device).expand(batch)
     zero = torch.zeros((), dtype=torch.long, device=device)
-    return _pack(batch, device, "mixup", [(zero,) * 7], [labels, labels[partner]], [lam, 1.0 - lam],
+    return _pack(batch, device, [(zero,) * 7], [labels, labels[partner]], [lam, 1.0 - lam],
                  blend_src=partner, blend_weight=lam)
 
 

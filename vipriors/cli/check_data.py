@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 
+from ..config import COUNT, check_range
 from ..data import check, folder
 from ..errors import UserError
 from ..files import write_text_atomic
@@ -34,8 +35,7 @@ def main(argv=None) -> int:
 def check_data(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.root):
         raise UserError(f"{args.root}: no such folder; give the dataset root (one folder per split)")
-    if args.limit < 1:
-        raise UserError(f"--limit {args.limit}: must be >= 1")
+    check_range(args.limit, COUNT, "--limit")
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     report = check.check_dataset(args.root, splits, progress=sys.stderr.isatty())
     print(report.text(args.limit))

@@ -11,7 +11,7 @@ import argparse
 import json
 
 from .. import submission
-from ..errors import UserError
+from ..config import COUNT, check_range
 from . import guarded
 
 
@@ -27,8 +27,8 @@ def main(argv=None) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    if args.num_classes is not None and args.num_classes < 1:
-        raise UserError(f"--num-classes {args.num_classes}: must be >= 1")
+    if args.num_classes is not None:
+        check_range(args.num_classes, COUNT, "--num-classes")
     truth = submission.read(args.ground_truth)
     num_classes = args.num_classes or max(truth.values()) + 1
     result = submission.score(submission.read(args.submission, num_classes), truth, args.allow_partial)

@@ -17,11 +17,11 @@ import re
 import numpy as np
 import torch
 
-from .. import ops, predictions, tta
+from .. import distributed, ops, predictions, tta
+from ..config import COUNT, check_range
 from ..data import folder, synthetic
 from ..data.dataset import scan_for_bad_files
-from ..engine import autos, checkpoint, distributed
-from ..engine.metrics import top1
+from ..engine import autos, checkpoint
 from ..errors import UserError
 from ..files import list_images
 from ..models import create_model, memory_format
@@ -43,6 +43,13 @@ def unlabelled_images(path: str) -> list[str] | None:
     return [os.path.join(path, n) for n in sorted(names, key=order)]
 
 
+def split_path(split: str, root: str) -> str:
+    """The folder --split names: the data root's split of that name, or else the path as given
+    (so a folder called "val" in the working directory never shadows the data's val split)."""
+    under_root = os.path.join(root, split)
+    return under_root if os.path.isdir(under_root) else split
+
+
 def load_samples(path: str, classes: tuple[str, ...]):
     if not os.path.isdir(path):
         raise UserError(f"--split {path}: no such folder; give a split name under the data root, or a folder")
@@ -58,7 +65,8 @@ def load_samples(path: str, classes: tuple[str, ...]):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="best.pt or last.pt of a run")
-    parser.add_argument("--split", default="val", help="split name under the data root, or a folder path")
+    parser.add_argument("--split", default="val",
+                        help="split name under the data root, or else a folder path (the data root's split wins)")
     parser.add_argument("--data", help="data root (default: the run's)")
     parser.add_argument("--tta", choices=tta.MODES, default="none",
                         help="flip: average with the mirrored image; flip-shift: also both moved by --tta-shift pixels")
@@ -72,8 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def predict(args: argparse.Namespace) -> int:
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size {args.batch_size}: must be >= 1")
+    check_range(args.batch_size, COUNT, "--batch-size")
     state = checkpoint.load(args.checkpoint)
     settings = checkpoint.inference_settings(state)
     classes = tuple(state["classes"])
@@ -83,7 +90,7 @@ def predict(args: argparse.Namespace) -> int:
         tta.check_shift(args.tta_shift, settings["image_size"])
     device = torch.device(autos.device_type(args.device))
     root = args.data or settings["root"] or synthetic.ensure_dataset()
-    path = args.split if os.path.isdir(args.split) else os.path.join(root, args.split)
+    path = split_path(args.split, root)
     samples, ids, labels = load_samples(path, classes)
     scan_for_bad_files([samples], path, distributed.DistEnv(0, 1, 0, device), skip=False,
                        fix="Fix or remove these files, then predict again.")
@@ -115,7 +122,7 @@ def predict(args: argparse.Namespace) -> int:
     predictions.save(out, ids, probs, labels, classes, name, state["config"], state.get("class_words"))
     message = f"wrote {out}: {len(ids)} images, {len(classes)} classes"
     if (labels >= 0).all():
-        message += f", top-1 {100 * top1(probs, labels):.2f}%"
+        message += f", top-1 {100 * predictions.top1(probs, labels):.2f}%"
     print(message)
     return 0
 

@@ -15,9 +15,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from .. import mixing, ops
-from ..config import MixConfig
+from ..config import COUNT, MixConfig, Range, check_range
 from ..data import folder, synthetic
-from ..errors import UserError
 from ..files import write_atomic
 from . import guarded
 
@@ -35,8 +34,8 @@ def main(argv=None) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    if args.size < 2 or args.batch < 1:
-        raise UserError(f"--size {args.size} --batch {args.batch}: need a size >= 2 and a batch >= 1")
+    check_range(args.size, Range(2), "--size")
+    check_range(args.batch, COUNT, "--batch")
     root = args.data or synthetic.ensure_dataset()
     samples = folder.scan(os.path.join(root, args.split))
     from ..data.loader import eval_loader

@@ -15,9 +15,8 @@ from . import guarded
 
 def configure(args: argparse.Namespace) -> tuple[cfg.TrainConfig, str | None]:
     """The checked configuration to train, and the run folder to resume (or None)."""
-    cli = cfg.cli_overrides(args)
     if not args.resume:
-        return cfg.resolve(cli, recipe=cfg.load_yaml(args.config) if args.config else None), None
+        return cfg.for_new_run(args), None
     if args.config:
         raise cfg.ConfigError("--config with --resume: a resumed run keeps its own configuration; give the settings "
                               "to change as flags")
@@ -27,12 +26,12 @@ def configure(args: argparse.Namespace) -> tuple[cfg.TrainConfig, str | None]:
     last = os.path.join(args.resume, "last.pt")
     if os.path.isfile(last):
         written = checkpoint.format_of(checkpoint.load(last, mmap=True))
-        if written != checkpoint.FORMAT:
+        if written not in checkpoint.RESUMABLE:
             raise cfg.ConfigError(
-                f"--resume {args.resume}: its checkpoint is format {written}, this vipriors resumes format "
-                f"{checkpoint.FORMAT} only, so it would not continue with the settings it ran with. Start a new run "
+                f"--resume {args.resume}: its checkpoint is format {written}, this vipriors resumes formats "
+                f"{' and '.join(map(str, checkpoint.RESUMABLE))} only, so it would not continue with the settings it ran with. Start a new run "
                 f"from its weights with --init-from {os.path.join(args.resume, 'best.pt')}")
-    return cfg.resolve(cli, saved=cfg.load_yaml(saved, what=f"--resume {args.resume}:")), args.resume
+    return cfg.resolve(cfg.cli_overrides(args), saved=cfg.load_yaml(saved, what=f"--resume {args.resume}:")), args.resume
 
 
 def main(argv=None) -> int:

@@ -20,7 +20,8 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from ..files import cache_dir, list_images, write_text_atomic
+from ..files import cache_dir, write_text_atomic
+from . import folder
 
 # Pillow's names of the formats DALI documents for both its CPU and its GPU ("mixed")
 # decoders (the GPU one hands what nvJPEG cannot read to the CPU codecs). MPO is a
@@ -161,32 +162,15 @@ def _record(report: Report, path: str, verdict: str, detail: str) -> None:
 
 
 def check_dataset(root: str, splits: list[str], progress: bool = False) -> Report:
-    """Scans ``root/<split>/<class>/*`` for every split: folders first, then every image."""
-    report, files, class_sets = Report(), [], {}
+    """Scans ``root/<split>/<class>/*`` for every split: folders first (by the rules training
+    applies, folder.survey; the first split is the training split), then every image."""
+    report, files, training_classes = Report(), [], None
     for split in splits:
-        base = os.path.join(root, split)
-        if not os.path.isdir(base):
-            report.errors.append(Problem(base, "missing", "no such folder: create it or fix --data / the split name"))
-            continue
-        classes = sorted(e.name for e in os.scandir(base) if e.is_dir() and not e.name.startswith("."))
-        class_sets[split] = set(classes)
-        for name in classes:
-            folder = os.path.join(base, name)
-            images = [os.path.join(folder, n) for n in list_images(folder)]
-            if not images:
-                report.errors.append(Problem(folder, "empty-class", "empty class folder: add images or remove the folder"))
-            files += images
-    if len(class_sets) > 1:
-        first, *rest = splits
-        for split in rest:
-            extra = sorted(class_sets.get(split, set()) - class_sets.get(first, set()))
-            missing = sorted(class_sets.get(first, set()) - class_sets.get(split, set()))
-            if extra:
-                report.errors.append(Problem(os.path.join(root, split), "classes",
-                                             f"classes {extra[:5]} are not in {first}/: the splits must share one class list"))
-            if missing:
-                report.notes.append(Problem(os.path.join(root, split), "classes",
-                                            f"{len(missing)} classes of {first}/ have no images here, e.g. {missing[:3]}"))
+        found = folder.survey(os.path.join(root, split), training_classes)
+        training_classes = training_classes or found.classes or None
+        for problem in found.problems:
+            (report.errors if problem.fatal else report.notes).append(Problem(problem.path, problem.kind, problem.message))
+        files += found.files
     scanned = check_files(files, root, progress=progress)
     report.errors += scanned.errors
     report.notes += scanned.notes

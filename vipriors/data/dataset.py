@@ -10,10 +10,9 @@ import sys
 from dataclasses import dataclass
 
 from ..config import TrainConfig
-from ..engine import distributed
-from ..engine.report import stubborn_from_file
+from .. import distributed
 from ..errors import UserError
-from . import check, class_names, folder, random_batches, synthetic
+from . import check, class_names, folder, random_batches, stubborn_file, synthetic
 from .shard import Shard
 
 
@@ -76,7 +75,7 @@ def prepare(config: TrainConfig, env: distributed.DistEnv) -> TrainingData:
     class_words = class_names.words_for(train.classes, data.class_names)
     stubborn = []
     if config.mix.stubborn_file:
-        stubborn = stubborn_from_file(config.mix.stubborn_file, train.classes, config.mix.stubborn_classes)
+        stubborn = stubborn_file.read(config.mix.stubborn_file, train.classes, config.mix.stubborn_classes)
     notes = []
     if data.val_split in {s.strip() for s in data.train_split.split(",")}:
         notes.append(f"validating on '{data.val_split}', which is also trained on: its accuracy is not a held-out estimate")

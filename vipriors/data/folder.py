@@ -48,39 +48,92 @@ class Samples:
         return set(range(len(self.classes))) - set(self.labels)
 
 
-def list_classes(root: str) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class FolderProblem:
+    """What is wrong with a split's folders. ``fatal``: no run trains on it (scan raises it;
+    check_data lists it as an error); otherwise a note."""
+    path: str
+    kind: str  # missing | no-classes | classes | empty-class | absent-classes | no-images
+    message: str
+    fatal: bool = True
+
+    def text(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Survey:
+    classes: tuple[str, ...]
+    files: tuple[str, ...]
+    labels: tuple[int, ...]
+    problems: tuple[FolderProblem, ...]
+
+
+def class_folders(root: str) -> tuple[str, ...]:
+    """The class folders of a split: its sub-folders, sorted, hidden ones left out."""
+    return tuple(sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")))
+
+
+def _root_problem(root: str) -> FolderProblem | None:
     if not os.path.isdir(root):
-        raise DatasetError(f"{root}: no such folder; expected an ImageFolder root with one sub-folder per class")
-    classes = tuple(sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")))
-    if not classes:
-        raise DatasetError(f"{root}: no class folders; expected {root}/<class name>/<image files>")
-    return classes
+        return FolderProblem(root, "missing", "no such folder; expected an ImageFolder root with one sub-folder per "
+                                              "class (fix --data or the split name)")
+    if not class_folders(root):
+        return FolderProblem(root, "no-classes", f"no class folders; expected {root}/<class name>/<image files>")
+    return None
+
+
+def list_classes(root: str) -> tuple[str, ...]:
+    """The class folders of an ImageFolder root; a missing root, or one without any, is refused."""
+    problem = _root_problem(root)
+    if problem:
+        raise DatasetError(problem.text())
+    return class_folders(root)
+
+
+def survey(root: str, classes: tuple[str, ...] | None = None) -> Survey:
+    """The rules of a split's folders, in one place for training (scan) and check_data: a
+    training split (``classes`` None) defines the classes and every class folder must hold
+    images; an evaluation split may lack classes (a note) but holds no class of its own."""
+    problem = _root_problem(root)
+    if problem:
+        return Survey((), (), (), (problem,))
+    found = class_folders(root)
+    is_training_split = classes is None
+    classes = found if is_training_split else tuple(classes)
+    problems = []
+    unknown = sorted(set(found) - set(classes))
+    if unknown:
+        problems.append(FolderProblem(root, "classes", f"class folders {unknown[:5]}{' ...' if len(unknown) > 5 else ''} "
+                                                       f"are not among the {len(classes)} training classes; the splits "
+                                                       "must share one class list"))
+    files, labels, absent = [], [], []
+    for label, name in enumerate(classes):
+        folder = os.path.join(root, name)
+        names = list_images(folder) if os.path.isdir(folder) else []
+        if not names and is_training_split:
+            problems.append(FolderProblem(folder, "empty-class", f"empty class folder (no {'/'.join(IMAGE_EXTENSIONS)} "
+                                                                 "files); add images or remove it"))
+        elif not names:
+            absent.append(name)
+        files.extend(os.path.join(folder, n) for n in names)
+        labels.extend([label] * len(names))
+    if absent:
+        problems.append(FolderProblem(root, "absent-classes", f"{len(absent)} of the training classes have no images "
+                                                              f"here, e.g. {absent[:3]}", fatal=False))
+    if not files:
+        problems.append(FolderProblem(root, "no-images", "no image files found in its class folders"))
+    return Survey(classes, tuple(files), tuple(labels), tuple(problems))
 
 
 def scan(root: str, classes: tuple[str, ...] | None = None) -> Samples:
-    """All images under ``root/<class>/``; labels index ``classes`` (default: the folders here)."""
-    found = list_classes(root)
-    is_training_split = classes is None  # there, every class folder must hold images
-    classes = found if is_training_split else tuple(classes)
-    unknown = sorted(set(found) - set(classes))
-    if unknown:
-        raise DatasetError(
-            f"{root}: class folders {unknown[:5]}{' ...' if len(unknown) > 5 else ''} are not among the "
-            f"{len(classes)} training classes; the splits must share one class list"
-        )
-    files, labels = [], []
-    for label, name in enumerate(classes):
-        folder = os.path.join(root, name)
-        if not os.path.isdir(folder):
-            continue  # a class absent from an evaluation split has no samples there
-        names = list_images(folder)
-        if not names and is_training_split:
-            raise DatasetError(f"{folder}: empty class folder (no {'/'.join(IMAGE_EXTENSIONS)} files); add images or remove it")
-        files.extend(os.path.join(folder, n) for n in names)
-        labels.extend([label] * len(names))
-    if not files:
-        raise DatasetError(f"{root}: no image files found in its class folders")
-    return Samples(root=root, classes=classes, files=tuple(files), labels=tuple(labels))
+    """All images under ``root/<class>/``; labels index ``classes`` (default: the folders here).
+    The first fatal problem of ``survey`` is raised."""
+    found = survey(root, classes)
+    fatal = [p for p in found.problems if p.fatal]
+    if fatal:
+        raise DatasetError(fatal[0].text())
+    return Samples(root=root, classes=found.classes, files=found.files, labels=found.labels)
 
 
 def read_file_list(path: str, root: str, classes: tuple[str, ...] | None = None) -> Samples:

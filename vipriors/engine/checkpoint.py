@@ -15,7 +15,10 @@ import torch
 from ..errors import UserError
 from ..files import write_atomic
 
-FORMAT = 2
+FORMAT = 3
+# Formats a run resumes from: 2 also held the learning-rate scheduler's state, which is now
+# derived from the step count, so its runs continue exactly as before.
+RESUMABLE = (2, 3)
 
 
 class CheckpointError(UserError):

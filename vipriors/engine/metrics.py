@@ -1,16 +1,10 @@
-"""Accuracy: top-1 of a score matrix, and per-class counts accumulated on the device,
+"""Accuracy during training: per-class counts accumulated on the device,
 reduced across ranks only when read."""
 from __future__ import annotations
 
 import torch
 
-from . import distributed
-
-
-def top1(scores, labels) -> float:
-    """The share of rows whose highest score is at the row's label (numpy arrays or tensors)."""
-    hits = scores.argmax(1) == labels
-    return float(hits.sum()) / max(1, len(labels))
+from .. import distributed
 
 
 class ClassAccuracy:

@@ -7,7 +7,6 @@ import os
 from PIL import Image, ImageDraw
 
 from ..data import class_names
-from ..errors import UserError
 from ..files import write_atomic, write_text_atomic
 
 
@@ -38,24 +37,3 @@ def bar_chart(rows, title: str, path: str, width: int = 900, row: int = 20) -> N
         draw.rectangle([label_width, y + 3, label_width + max(length, 1), y + row - 3], fill=(200, 70, 60))
         draw.text((label_width + length + 6, y + 4), f"{100 * value:.1f}%", fill="black")
     write_atomic(path, lambda f: image.save(f, format="PNG"), binary=True)
-
-
-def stubborn_from_file(path: str, classes, k: int) -> list[str]:
-    """Class names from a JSON list, or the ``k`` worst of a per-class accuracy file."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as error:
-        raise UserError(f"--stubborn-file {path}: cannot read it as JSON ({error})") from None
-    if isinstance(data, dict):
-        table = data.get("per_class_top1", data)
-        k = k or max(1, len(table) // 10)
-        names = [name for name, _ in sorted(table.items(), key=lambda item: (item[1], item[0]))[:k]]
-    elif isinstance(data, list) and all(isinstance(n, str) for n in data):
-        names = data
-    else:
-        raise UserError(f"--stubborn-file {path}: expected a list of class names or a per-class accuracy table")
-    unknown = sorted(set(names) - set(classes))
-    if unknown:
-        raise UserError(f"--stubborn-file {path}: {len(unknown)} names are not classes of this dataset, e.g. {unknown[:3]}")
-    return list(names)

@@ -15,7 +15,8 @@ import time
 
 from ..config import TrainConfig, save_yaml
 from ..errors import UserError
-from . import checkpoint, distributed, report
+from .. import distributed
+from . import checkpoint, report
 from .runlog import RunLog
 
 LOCK = ".lock"

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import math
-
-import torch
+from dataclasses import dataclass
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -14,8 +13,16 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps))
+@dataclass(frozen=True)
+class LearningRate:
+    """The learning rate of every step, a pure function of the steps done before it: a run
+    resumes from its step count alone, and a --lr given on resume applies from the next step."""
+    peak: float
+    warmup_steps: int
+    total_steps: int
+
+    def __call__(self, step: int) -> float:
+        return self.peak * warmup_cosine(step, self.warmup_steps, self.total_steps)
 
 
 def scaled_lr(base_lr: float, global_batch: int) -> float:

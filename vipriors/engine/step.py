@@ -1,6 +1,6 @@
 """One optimisation step from a uint8 batch, as the trainer runs it (the training-step
 benchmark runs this same code): the mixing plan and the fused mix op, the forward pass
-under autocast, the mixed-label loss, backward, optimiser, schedule and EMA."""
+under autocast, the mixed-label loss, backward, the step's learning rate, optimiser and EMA."""
 from __future__ import annotations
 
 import torch
@@ -13,10 +13,11 @@ from .losses import mixed_cross_entropy
 class TrainStep:
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, mean: torch.Tensor,
                  std: torch.Tensor, mix: MixConfig, amp: torch.dtype | None, memory_format: torch.memory_format,
-                 label_smoothing: float = 0.0, scheduler=None, scaler: torch.amp.GradScaler | None = None,
+                 label_smoothing: float = 0.0, lr=None, scaler: torch.amp.GradScaler | None = None,
                  ema=None, ema_source: torch.nn.Module | None = None):
-        """``model`` is what runs (compiled, DDP-wrapped); ``ema_source`` the plain module the EMA follows."""
-        self.model, self.optimizer, self.scheduler, self.ema = model, optimizer, scheduler, ema
+        """``model`` is what runs (compiled, DDP-wrapped); ``ema_source`` the plain module the EMA follows;
+        ``lr`` maps the steps done to the learning rate of the next (None: the optimiser's own)."""
+        self.model, self.optimizer, self.lr, self.ema = model, optimizer, lr, ema
         self.scaler = scaler or torch.amp.GradScaler(enabled=False)
         self.mean, self.std, self.mix, self.amp = mean, std, mix, amp
         self.memory_format, self.label_smoothing = memory_format, label_smoothing
@@ -40,10 +41,12 @@ class TrainStep:
         loss = mixed_cross_entropy(logits, target_index, target_weight, self.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.lr is not None:
+            lr = self.lr(step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr * group.get("lr_scale", 1.0)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self.scheduler is not None:
-            self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.ema_source, step=step)
         return loss.detach()

@@ -14,18 +14,18 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .. import mixing, ops
+from .. import distributed, mixing, ops
 from ..config import TrainConfig, to_dict
 from ..data import dataset
 from ..data.dataset import TrainingData
 from ..errors import UserError
 from ..models import count_parameters, create_model, memory_format
 from ..models.whitening import whiten_first_conv
-from . import autos, checkpoint, distributed, host_sync
+from . import autos, checkpoint, host_sync
 from .metrics import ClassAccuracy
 from .run_folder import RunFolder, new_run_path
 from .runlog import progress_bar
-from .schedule import build_scheduler, progressive_sizes, scaled_lr
+from .schedule import LearningRate, progressive_sizes, scaled_lr
 from .step import TrainStep
 
 
@@ -33,12 +33,24 @@ class TrainingError(UserError):
     pass
 
 
-def build_optimizer(model: torch.nn.Module, name: str, lr: float, momentum: float, weight_decay: float):
-    decay, no_decay = [], []
+NORM_LAYERS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
+
+
+def build_optimizer(model: torch.nn.Module, name: str, lr: float, momentum: float, weight_decay: float,
+                    norm_bias_lr_scale: float = 1.0):
+    """Weight decay on weights only (not on norm scales/shifts or biases); each group's
+    ``lr_scale`` multiplies the step's learning rate (TrainStep): the norm layers' biases, in
+    a group of their own unless ``norm_bias_lr_scale`` is 1, by ``norm_bias_lr_scale``."""
+    norm_biases = set() if norm_bias_lr_scale == 1.0 else {
+        id(m.bias) for m in model.modules() if isinstance(m, NORM_LAYERS) and m.bias is not None}
+    decay, no_decay, fast = [], [], []
     for p in model.parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)  # norm scales/shifts and biases
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            (fast if id(p) in norm_biases else no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0},
+              {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0},
+              {"params": fast, "weight_decay": 0.0, "lr_scale": norm_bias_lr_scale}]
+    groups = groups if fast else groups[:2]
     if name in ("sgd", "nesterov"):
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=name == "nesterov")
     return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name](groups, lr=lr)
@@ -65,6 +77,7 @@ class Trainer:
         self.partial = {"loss_sum": 0.0, "seen": 0}
         self.best_top1, self.best_epoch = -1.0, -1
         self.stop_requested = False
+        self.stop_vote = distributed.StopVote(env)
         if run.resuming and run.has_checkpoint():
             self._restore(run.load_last())
         elif config.optim.init_from:
@@ -113,13 +126,14 @@ class Trainer:
     def _setup_optimisation(self) -> None:
         optim, data = self.config.optim, self.config.data
         self.peak_lr = optim.lr if optim.lr is not None else scaled_lr(optim.base_lr, data.batch_size * self.env.world_size)
-        self.optimizer = build_optimizer(self.model_core, optim.optimizer, self.peak_lr, optim.momentum, optim.weight_decay)
+        self.optimizer = build_optimizer(self.model_core, optim.optimizer, self.peak_lr, optim.momentum, optim.weight_decay,
+                                         optim.norm_bias_lr_scale)
         steps_per_epoch = len(self.data.train_batches)
-        self.scheduler = build_scheduler(self.optimizer, round(optim.warmup_epochs * steps_per_epoch), optim.epochs * steps_per_epoch)
+        self.lr = LearningRate(self.peak_lr, round(optim.warmup_epochs * steps_per_epoch), optim.epochs * steps_per_epoch)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         self.train_step = TrainStep(
             self.model, self.optimizer, mean=self.mean, std=self.std, mix=self.config.mix, amp=self.amp,
-            memory_format=self.memory_format, label_smoothing=optim.label_smoothing, scheduler=self.scheduler,
+            memory_format=self.memory_format, label_smoothing=optim.label_smoothing, lr=self.lr,
             scaler=self.scaler, ema=self.ema, ema_source=self.model_core)
 
     def _describe(self) -> None:
@@ -153,7 +167,7 @@ class Trainer:
         rng = self._rng_states()  # every rank takes part in the gather
         return {
             "model": self.model_core.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "ema": self.ema.module.state_dict() if self.ema else None,
             "epoch": self.epoch, "epoch_step": self.epoch_step, "step": self.step, "partial": dict(self.partial),
             "best_top1": self.best_top1, "best_epoch": self.best_epoch, "stubborn": self.stubborn.cpu(),
@@ -179,9 +193,11 @@ class Trainer:
     def _restore(self, state: dict) -> None:
         self._check_classes(state, self.run.file("last.pt"))
         self.model_core.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self._apply_peak_lr()  # a --lr given on resume wins over the saved one
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except ValueError as error:  # another grouping of the parameters
+            raise TrainingError(f"{self.run.file('last.pt')}: its optimiser state does not fit these settings ({error}); "
+                                "resume with the run's own --norm-bias-lr-scale") from None
         self.scaler.load_state_dict(state["scaler"])
         if self.ema and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
@@ -201,14 +217,6 @@ class Trainer:
         where = f"epoch {self.epoch + 1}" + (f", step {self.epoch_step}" if self.epoch_step else "")
         self.run.log.say(f"vipriors: resuming {self.run.path} at {where}")
 
-    def _apply_peak_lr(self) -> None:
-        groups = self.optimizer.param_groups
-        self.scheduler.base_lrs = [self.peak_lr] * len(groups)
-        factor = self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
-        for group in groups:
-            group["initial_lr"], group["lr"] = self.peak_lr, self.peak_lr * factor
-        self.scheduler._last_lr = [g["lr"] for g in groups]
-
     def _init_from(self, path: str) -> None:
         state = checkpoint.load(path)
         self._check_classes(state, path)
@@ -219,15 +227,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def _stop_agreed(self, local_step: int) -> bool:
-        """Whether every rank has been asked to stop (they must stop at the same step)."""
-        if not self.env.enabled:
-            return self.stop_requested
-        if local_step % self.config.runtime.log_every:
-            return False
-        with host_sync.allowed("the ranks agree to stop, every --log-every steps"):
-            flag = torch.tensor([float(self.stop_requested)], device=self.device)
-            return distributed.all_reduce_sum(flag, self.env).item() > 0
+    def _stop_agreed(self) -> bool:
+        """Whether the ranks agree to stop here (all at the same step: under DDP one step after
+        the first was asked, distributed.StopVote)."""
+        return self.stop_vote.poll(self.stop_requested)
 
     def _train_epoch(self, epoch: int) -> dict | None:
         """One epoch from ``self.epoch_step``; None when a stop signal ended it early."""
@@ -259,8 +262,8 @@ class Trainer:
                 with host_sync.allowed("the running loss, every --log-every steps"):
                     mean_loss = (loss_sum / seen).item()
                 self._check_finite(mean_loss, epoch)
-                bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.3g}")
-            if self._stop_agreed(self.epoch_step) and self.epoch_step < total:
+                bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{self.lr(self.step):.3g}")
+            if self._stop_agreed() and self.epoch_step < total:
                 with host_sync.allowed("a stop: the loss so far goes into the checkpoint"):
                     self._carry(loss_sum, seen)
                 bar.close()
@@ -323,13 +326,15 @@ class Trainer:
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
-        self.run.log.say(f"\nvipriors: {signal.Signals(signum).name} received: finishing this step, then saving")
+        steps = "this step and the next (the ranks stop together)" if self.env.enabled else "this step"
+        self.run.log.say(f"\nvipriors: {signal.Signals(signum).name} received: finishing {steps}, then saving")
 
     def fit(self) -> dict:
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             return self._fit()
         finally:
+            self.stop_vote.close()
             for s, h in handlers.items():
                 signal.signal(s, h)
 
@@ -357,7 +362,7 @@ class Trainer:
             self._log_epoch(epoch, train, evaluation if evaluated else None, ema_eval, stubborn, time.perf_counter() - start)
             self.epoch, self.epoch_step, self.partial = epoch + 1, 0, {"loss_sum": 0.0, "seen": 0}
             self._save(improved)
-            if self.epoch < epochs and self._stop_agreed(0):
+            if self.epoch < epochs and self._stop_agreed():
                 return self._stopped()
         summary = {"run_dir": self.run.path, "stopped": False, "final_top1": evaluation["top1"] if evaluation else None,
                    "best_top1": self.best_top1, "best_epoch": self.best_epoch + 1}
@@ -375,7 +380,7 @@ class Trainer:
         return {"run_dir": self.run.path, "stopped": True, "best_top1": self.best_top1}
 
     def _log_epoch(self, epoch, train, evaluation, ema_eval, stubborn, seconds) -> None:
-        epochs, lr = self.config.optim.epochs, self.scheduler.get_last_lr()[0]
+        epochs, lr = self.config.optim.epochs, self.lr(self.step)
         rate = f"{train['images_per_sec']:.0f} img/s" if train["images_per_sec"] else "-"
         if train["images_per_sec"] and self.env.world_size > 1:
             rate += f" ({train['images_per_sec'] / self.env.world_size:.0f} per process)"

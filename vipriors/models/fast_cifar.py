@@ -56,7 +56,7 @@ class ResNet9(nn.Module):
         return self.fc(self.features(x)) * self.logit_scale
 
 
-default_cfgs = generate_default_cfgs({name: default_cfg(32, "features.0.0", num_classes=10)
+default_cfgs = generate_default_cfgs({name: default_cfg(32, 8, "features.0.0", num_classes=10)
                                       for name in ("resnet9_cifar", "resnet9m_cifar", "resnet9s_cifar")})
 
 

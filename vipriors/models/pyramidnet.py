@@ -144,8 +144,8 @@ class PyramidNet(nn.Module):
 SMALL = ("pyramidnet56_a48_cifar", "pyramidnet110_a48_cifar", "pyramidnet110_a84_cifar", "pyramidnet110_a270_cifar",
          "sepyramidnet110_a270_cifar", "pyramidnet272_a200_cifar")
 LARGE = ("pyramidnet101_a360", "sepyramidnet101_a360", "pyramidnet200_a300", "sepyramidnet200_a300")
-default_cfgs = generate_default_cfgs({**{n: default_cfg(32, "stem.0", num_classes=10) for n in SMALL},
-                                      **{n: default_cfg(224, "stem.0") for n in LARGE}})
+default_cfgs = generate_default_cfgs({**{n: default_cfg(32, 4, "stem.0", num_classes=10) for n in SMALL},
+                                      **{n: default_cfg(224, 32, "stem.0") for n in LARGE}})
 
 se_layer = partial(SEModule, rd_ratio=1 / 16)
 

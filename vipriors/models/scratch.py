@@ -18,9 +18,11 @@ def build(model_cls, variant: str, pretrained: bool, **kwargs):
     return build_model_with_cfg(model_cls, variant, pretrained=False, **kwargs)
 
 
-def default_cfg(size: int, first_conv: str, classifier: str = "fc", num_classes: int = 1000, **extra) -> dict:
-    """timm's per-variant metadata: no weights (empty url), the input it was designed for."""
-    return {"url": "", "num_classes": num_classes, "input_size": (3, size, size), "pool_size": (size // 32 or 1,) * 2,
+def default_cfg(size: int, stride: int, first_conv: str, classifier: str = "fc", num_classes: int = 1000,
+                **extra) -> dict:
+    """timm's per-variant metadata: no weights (empty url), the input it was designed for and
+    the feature map the global pool sees there (``stride``: the network's total downsampling)."""
+    return {"url": "", "num_classes": num_classes, "input_size": (3, size, size), "pool_size": (size // stride,) * 2,
             "crop_pct": 1.0 if size <= 64 else 0.875, "interpolation": "bilinear",
             "mean": tuple(m / 255 for m in IMAGENET_MEAN), "std": tuple(s / 255 for s in IMAGENET_STD),
             "first_conv": first_conv, "classifier": classifier, **extra}

@@ -26,7 +26,7 @@ class DenseNetFullResolutionStem(DenseNet):
             info["reduction"] = max(1, info["reduction"] // 4)
 
 
-default_cfgs = generate_default_cfgs({"densenet_bc_cifar": default_cfg(32, "features.conv0", "classifier",
+default_cfgs = generate_default_cfgs({"densenet_bc_cifar": default_cfg(32, 4, "features.conv0", "classifier",
                                                                         num_classes=10)})
 
 

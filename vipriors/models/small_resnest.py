@@ -27,7 +27,7 @@ class ResNetWithoutStemPool(ResNet):
             info["reduction"] //= 2
 
 
-default_cfgs = generate_default_cfgs({name: default_cfg(32, "conv1.0", num_classes=10)
+default_cfgs = generate_default_cfgs({name: default_cfg(32, 16, "conv1.0", num_classes=10)
                                       for name in ("resnest14d_cifar", "resnest26d_cifar")})
 
 

@@ -4,9 +4,9 @@
    ``data`` as prepared beforehand;
 2. each member: its cross-entropy stage, optionally the label-smoothing stage from its weights,
    each stage predicting the validation split with the recipe's TTA;
-3. the vote: the members' last stages soft-voted with equal weights (no choice made on the
-   validation split, so its figure estimates held-out images), and greedily screened on it
-   (weights fitted to the split they are scored on: optimistic);
+3. the vote: the members' last stages soft-voted with equal weights (no weight fitted to the
+   validation split; with ``checkpoint: best`` each member's epoch is still picked on it),
+   and greedily screened on it (weights fitted to the split they are scored on: optimistic);
 4. the final stage, when the recipe has one: every member trained again, stage by stage, on
    train+val for the same epochs, its SIA classes fixed to the member's last stubborn set;
 5. the submission, when the recipe names a split: the final models predict it and vote.
@@ -15,7 +15,6 @@ at the end gives each stage's accuracy and minutes (training epochs + prediction
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -25,7 +24,6 @@ from dataclasses import dataclass
 from .. import ensemble, predictions, submission
 from .. import config as cfg
 from ..data import splits
-from ..engine.metrics import top1
 from ..errors import UserError
 from ..files import write_text_atomic
 from . import stages
@@ -40,7 +38,7 @@ class Row:
     name: str
     run_dir: str
     predictions: str | None  # validation predictions (None on a node that does not predict)
-    seconds: float  # the member's minutes so far: every stage's epochs and predictions
+    seconds: float  # the member's wall time so far: every stage's training epochs and predictions
 
     def accuracy(self) -> float:
         return predictions.load(self.predictions).accuracy()
@@ -102,18 +100,6 @@ def _predicted(recipe: Recipe, label: str, stage: stages.Stage, seconds: float, 
     return Row(label, stage.run_dir, out, seconds)
 
 
-class _Refusing(argparse.ArgumentParser):
-    def error(self, message):
-        raise RecipeError(message)
-
-
-def _configured(args: list[str]) -> cfg.TrainConfig:
-    """The checked configuration train.py would build from ``args``."""
-    from ..cli.train import configure
-
-    return configure(cfg.build_parser("", parser_class=_Refusing).parse_args(args))[0]
-
-
 def check_commands(recipe: Recipe, members: list[Member], options: Options) -> None:
     """Every stage's train.py flags, checked as train.py checks them, before any work: a typo in
     the last member's args (a flag, an architecture, a file it names) is found before the
@@ -129,8 +115,8 @@ def check_commands(recipe: Recipe, members: list[Member], options: Options) -> N
             stage_args.append((common + _ls_args(member, "CE.pt") + extra, ("--data", "--init-from")))
         for args, later in stage_args:
             try:
-                check_names(_configured(args), later)
-            except UserError as error:  # a ConfigError, an unknown architecture, a RecipeError (the parser's)
+                check_names(cfg.from_argv(args), later)
+            except UserError as error:  # a ConfigError (a bad flag or value), an unknown architecture, a missing file
                 raise RecipeError(f"member {member.name}: {error}") from None
 
 
@@ -158,7 +144,7 @@ def train_final(recipe: Recipe, member: Member, options: Options) -> Row:
         write_text_atomic(path, json.dumps(stubborn))
         fixed += ["--stubborn-file", path, "--stubborn-classes", "0"]
     if recipe.final.direct:  # no member run to read: the epochs its flags set
-        epochs = _configured(_common_args(recipe, member) + extra).optim.epochs
+        epochs = cfg.from_argv(_common_args(recipe, member) + extra).optim.epochs
     else:
         epochs = _saved_setting(ce_dir, "optim", "epochs")
     stage = stages.train(member.name + "-final", _common_args(recipe, member) + fixed +
@@ -173,15 +159,14 @@ def train_final(recipe: Recipe, member: Member, options: Options) -> Row:
 
 
 def vote(rows: list[Row], out_dir: str, select: str) -> float:
-    """Soft-votes the rows' validation predictions into ``out_dir`` (ensemble.json); returns its top-1."""
-    from ..cli import ensemble as ensemble_cli
-
-    args = ["--val", *[r.predictions for r in rows], "--select", select, "--out-dir", out_dir]
-    print("$ ensemble.py " + " ".join(args), flush=True)
-    if ensemble_cli.main(args) != 0:
-        raise UserError(f"the vote into {out_dir} failed (see above)")
-    with open(os.path.join(out_dir, "ensemble.json"), encoding="utf-8") as f:
-        return json.load(f)["ensemble_val_top1"]
+    """Soft-votes the rows' validation predictions into ``out_dir`` (ensemble.json, submission.csv);
+    returns its top-1."""
+    files = [predictions.load(r.predictions) for r in rows]
+    chosen = ensemble.vote(files, select)
+    ensemble.write_vote(out_dir, files, chosen, select)
+    print(f"{out_dir}: the {'equal' if select == 'all' else 'greedy'} vote of {len(files)}: top-1 "
+          f"{100 * chosen.accuracy:.2f}%", flush=True)
+    return chosen.accuracy
 
 
 def predict_with(finals: list[Row], split: str, out_dir: str, recipe: Recipe, launch: Launch) -> tuple[str, float]:
@@ -203,7 +188,7 @@ def predict_with(finals: list[Row], split: str, out_dir: str, recipe: Recipe, la
                      f"vote of {len(files)}", {"members": [f.model for f in files]}, first.class_words)
     message = f"wrote {csv_path}: {len(first.ids)} images, the equal-weight vote of {len(files)} final models"
     if first.has_labels:
-        accuracy = top1(probs, first.labels)
+        accuracy = predictions.top1(probs, first.labels)
         message += f"; top-1 {100 * accuracy:.2f}% +- {100 * standard_error(accuracy, len(first.ids)):.2f}"
     print(message, flush=True)
     return csv_path, time.perf_counter() - start
@@ -255,11 +240,11 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     summary = {"recipe": recipe.name, "tta": recipe.tta, "rows": print_table(rows, recipe)}
     last = [rs[-1] for rs in stages_of]
     if not chain and not direct:  # one member's vote is the member: the row keeps the table's shape
-        vote_seconds = time.perf_counter()
+        vote_started = time.perf_counter()
         equal = vote(last, os.path.join(recipe.runs, "ensemble"), "all")
         greedy = vote(last, os.path.join(recipe.runs, "ensemble-greedy"), "greedy")
         images = len(predictions.load(last[0].predictions).ids)
-        minutes = (sum(r.seconds for r in last) + time.perf_counter() - vote_seconds) / 60
+        minutes = (sum(r.seconds for r in last) + time.perf_counter() - vote_started) / 60
         print(f"{VOTE:44s} {100 * equal:21.2f}% {minutes:8.1f}  (every member; +- "
               f"{100 * standard_error(equal, images):.2f} on {images} images)")
         print(f"{'vote (greedy on val: optimistic)':44s} {100 * greedy:21.2f}%")

@@ -8,12 +8,11 @@ Relative paths in recipe.yaml are relative to the repository root (the folder ho
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass
 
-from ..config import ConfigError, read_yaml
+from ..config import BELOW_ONE, ConfigError, Range, check_choice, number, read_yaml, refuse_unknown
 from ..tta import MODES as TTA_MODES
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -73,11 +72,7 @@ class Member:
 
 
 def _refuse_unknown(where: str, given: dict, known) -> None:
-    for key in given:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=2)
-            hint = f"; did you mean {' or '.join(close)}?" if close else f"; known keys: {', '.join(known)}"
-            raise RecipeError(f"{where}: unknown key '{key}'{hint}")
+    refuse_unknown(where, given, known, RecipeError, noun="key")
 
 
 def _mapping(value, where: str) -> dict:
@@ -87,9 +82,7 @@ def _mapping(value, where: str) -> dict:
 
 
 def _count(value, where: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise RecipeError(f"{where}: expected a whole number >= {minimum}, got {value!r}")
-    return value
+    return number(value, int, Range(minimum), where, RecipeError)
 
 
 def repo_path(path: str | None) -> str | None:
@@ -130,10 +123,8 @@ def load_recipe(folder: str) -> Recipe:
         if not isinstance(direct, bool):
             raise RecipeError(f"{path}: final.direct {direct!r}: give true or false")
         final = Final(str(given["train_split"]), None if members is None else tuple(str(m) for m in members), direct)
-    if values.get("tta", "none") not in TTA_MODES:
-        raise RecipeError(f"{path}: tta '{values['tta']}': choose one of {', '.join(TTA_MODES)}")
-    if values.get("checkpoint", "last") not in CHECKPOINTS:
-        raise RecipeError(f"{path}: checkpoint '{values['checkpoint']}': choose one of {', '.join(CHECKPOINTS)}")
+    check_choice(values.get("tta", "none"), TTA_MODES, f"{path}: tta", RecipeError)
+    check_choice(values.get("checkpoint", "last"), CHECKPOINTS, f"{path}: checkpoint", RecipeError)
     if values.get("submission") and not final:
         raise RecipeError(f"{path}: 'submission' is predicted by the final models; add a 'final' stage")
     folder = os.path.abspath(folder)
@@ -184,10 +175,8 @@ def load_members(path: str, recipe: Recipe) -> list[Member]:
         for key in ("args", "ls_args"):
             if not isinstance(entry.get(key, []), list):
                 raise RecipeError(f"{where} ({name}): '{key}' must be a list of command-line words, e.g. [--epochs, \"30\"]")
-        ls = entry.get("ls", 0.1)
-        if isinstance(ls, bool) or not isinstance(ls, (int, float)) or not 0 <= ls < 1:
-            raise RecipeError(f"{where} ({name}): ls {ls!r}: the label smoothing of the LS stage, in [0, 1)")
+        ls = number(entry.get("ls", 0.1), float, BELOW_ONE, f"{where} ({name}): ls", RecipeError)
         members.append(Member(name, config, tuple(str(a) for a in entry.get("args", [])),
-                              _count(entry.get("ls_epochs", 0), f"{where} ({name}): ls_epochs"), float(ls),
+                              _count(entry.get("ls_epochs", 0), f"{where} ({name}): ls_epochs"), ls,
                               tuple(str(a) for a in entry.get("ls_args", []))))
     return members

@@ -76,3 +76,35 @@ def gather_objects(value, env: DistEnv) -> list:
 def shutdown(env: DistEnv) -> None:
     if env.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+class StopVote:
+    """The ranks' agreement to stop at one step, taken every step without waiting on the device
+    or on each other: each call posts this rank's flag in an asynchronous all-reduce on a CPU
+    (gloo) group of its own and reads the result posted by the previous call, which has long
+    arrived. Every rank sees the same answer at the same call, one step after the first rank
+    was asked to stop. With one process the answer is the flag itself."""
+
+    def __init__(self, env: DistEnv):
+        self.group = dist.new_group(backend="gloo") if env.enabled else None
+        self.pending = None  # (work, flag tensor) of the last call
+
+    def poll(self, requested: bool) -> bool:
+        if self.group is None:
+            return requested
+        agreed = self._collect()
+        flag = torch.tensor([float(requested)])
+        self.pending = (dist.all_reduce(flag, group=self.group, async_op=True), flag)
+        return agreed
+
+    def _collect(self) -> bool:
+        if self.pending is None:
+            return False
+        work, flag = self.pending
+        work.wait()
+        self.pending = None
+        return bool(flag.item() > 0)
+
+    def close(self) -> None:
+        """Waits for the last posted vote (every rank calls it at the same point)."""
+        self._collect()
