@@ -3,6 +3,7 @@ refused before any work; a whole CPU recipe (members, LS stage, vote, final stag
 runs on a few synthetic images and keeps what is done; the vipriors recipe's launch path
 trains under real torchrun with two gloo processes and writes the submission's ids."""
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -32,6 +33,10 @@ def test_every_recipe_folder_has_a_recipe():
 def test_shipped_recipes_and_their_chains_check(name):
     """Every members file of every recipe folder loads and every stage's train.py flags check."""
     recipe = spec.load_recipe(os.path.join(RECIPES, name))
+    if recipe.class_names and not os.path.isfile(recipe.class_names):
+        # The names file is part of the shared data, absent from some checkouts: every other
+        # flag is still checked.
+        recipe = dataclasses.replace(recipe, class_names=None)
     files = [f for f in os.listdir(recipe.folder) if f.endswith(".yaml") and f != "recipe.yaml"]
     chains = [f for f in files if "members" in spec.read_yaml(os.path.join(recipe.folder, f), "x")]
     assert recipe.members in chains
