@@ -257,3 +257,21 @@ def test_evaluation_every_n_epochs_still_ends_with_one(builtin_cache, tmp_path):
     log = epochs_logged(summary["run_dir"])
     assert [e["epoch"] for e in log] == [1, 2, 3]
     assert ["val_top1" in e for e in log] == [False, True, True]
+
+
+def test_a_norm_bias_rate_given_on_resume_applies(tmp_path, monkeypatch):
+    # --data synthetic: no dataset to build. The saved optimiser groups carry the run's old
+    # scale; the resumed run must train at the one given now, as a --lr on resume does.
+    tiny = ["--data", "synthetic", "--arch", "resnet9s_cifar", "--image-size", "16", "--batch-size", "8",
+            "--synthetic-classes", "3", "--synthetic-images", "16", "--output-dir", str(tmp_path), "--name", "run"]
+    assert train_script.main(tiny + ["--epochs", "1", "--norm-bias-lr-scale", "8"]) == 0
+    seen = {}
+    original_fit = Trainer.fit
+
+    def fit_and_look(self):
+        seen["scales"] = sorted(g["lr_scale"] for g in self.optimizer.param_groups)
+        return original_fit(self)
+
+    monkeypatch.setattr(Trainer, "fit", fit_and_look)
+    assert train_script.main(["--resume", str(tmp_path / "run"), "--epochs", "2", "--norm-bias-lr-scale", "4"]) == 0
+    assert seen["scales"] == [1.0, 1.0, 4.0]

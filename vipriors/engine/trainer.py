@@ -193,11 +193,16 @@ class Trainer:
     def _restore(self, state: dict) -> None:
         self._check_classes(state, self.run.file("last.pt"))
         self.model_core.load_state_dict(state["model"])
+        scales = [group["lr_scale"] for group in self.optimizer.param_groups]
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except ValueError as error:  # another grouping of the parameters
             raise TrainingError(f"{self.run.file('last.pt')}: its optimiser state does not fit these settings ({error}); "
                                 "resume with the run's own --norm-bias-lr-scale") from None
+        # Loading replaces the groups with the saved ones; their learning-rate scales are this
+        # run's settings (a --norm-bias-lr-scale given on resume applies, as --lr does).
+        for group, scale in zip(self.optimizer.param_groups, scales):
+            group["lr_scale"] = scale
         self.scaler.load_state_dict(state["scaler"])
         if self.ema and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
