@@ -255,7 +255,8 @@ class ModelConfig(_Section):
     whiten_init: bool = setting(False, "start the first convolution as the whitening map of the training images' "
                                        "patches (airbench's initialisation)")
     memory_format: Literal["auto", "channels_last", "contiguous"] = setting(
-        "auto", "memory format of model and input (auto: the preset for this architecture and device, vipriors.models.CONTIGUOUS_PREFERRED)")
+        "auto", "memory format of model and input (auto: the preset for this architecture and device, "
+                "vipriors.models.CONTIGUOUS_PREFERRED)")
 
 
 @dataclass(frozen=True)

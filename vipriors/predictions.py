@@ -29,7 +29,6 @@ def top1(scores, labels) -> float:
     return float(hits.sum()) / max(1, len(labels))
 
 
-
 class PredictionFileError(UserError):
     pass
 

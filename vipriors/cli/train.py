@@ -29,8 +29,8 @@ def configure(args: argparse.Namespace) -> tuple[cfg.TrainConfig, str | None]:
         if written not in checkpoint.RESUMABLE:
             raise cfg.ConfigError(
                 f"--resume {args.resume}: its checkpoint is format {written}, this vipriors resumes formats "
-                f"{' and '.join(map(str, checkpoint.RESUMABLE))} only, so it would not continue with the settings it ran with. Start a new run "
-                f"from its weights with --init-from {os.path.join(args.resume, 'best.pt')}")
+                f"{' and '.join(map(str, checkpoint.RESUMABLE))} only, so it would not continue with the settings it "
+                f"ran with. Start a new run from its weights with --init-from {os.path.join(args.resume, 'best.pt')}")
     return cfg.resolve(cfg.cli_overrides(args), saved=cfg.load_yaml(saved, what=f"--resume {args.resume}:")), args.resume
 
 

@@ -74,31 +74,32 @@ def class_folders(root: str) -> tuple[str, ...]:
     return tuple(sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")))
 
 
-def _root_problem(root: str) -> FolderProblem | None:
+def _classes_or_problem(root: str) -> tuple[tuple[str, ...], FolderProblem | None]:
+    """The class folders of ``root``, or the problem of a root that has none."""
     if not os.path.isdir(root):
-        return FolderProblem(root, "missing", "no such folder; expected an ImageFolder root with one sub-folder per "
-                                              "class (fix --data or the split name)")
-    if not class_folders(root):
-        return FolderProblem(root, "no-classes", f"no class folders; expected {root}/<class name>/<image files>")
-    return None
+        return (), FolderProblem(root, "missing", "no such folder; expected an ImageFolder root with one sub-folder "
+                                                  "per class (fix --data or the split name)")
+    found = class_folders(root)
+    if not found:
+        return (), FolderProblem(root, "no-classes", f"no class folders; expected {root}/<class name>/<image files>")
+    return found, None
 
 
 def list_classes(root: str) -> tuple[str, ...]:
     """The class folders of an ImageFolder root; a missing root, or one without any, is refused."""
-    problem = _root_problem(root)
+    found, problem = _classes_or_problem(root)
     if problem:
         raise DatasetError(problem.text())
-    return class_folders(root)
+    return found
 
 
 def survey(root: str, classes: tuple[str, ...] | None = None) -> Survey:
     """The rules of a split's folders, in one place for training (scan) and check_data: a
     training split (``classes`` None) defines the classes and every class folder must hold
     images; an evaluation split may lack classes (a note) but holds no class of its own."""
-    problem = _root_problem(root)
+    found, problem = _classes_or_problem(root)
     if problem:
         return Survey((), (), (), (problem,))
-    found = class_folders(root)
     is_training_split = classes is None
     classes = found if is_training_split else tuple(classes)
     problems = []

@@ -40,7 +40,8 @@ def amp_for(requested: str, device: str) -> str:
 
 
 def memory_format_for(requested: str, arch: str, device: str) -> str:
-    """"channels_last" or "contiguous" for --memory-format ``requested`` (auto: the preset of vipriors.models.CONTIGUOUS_PREFERRED)."""
+    """"channels_last" or "contiguous" for --memory-format ``requested`` (auto: the preset of
+    vipriors.models.CONTIGUOUS_PREFERRED)."""
     return preferred_memory_format(arch, device) if requested == "auto" else requested
 
 

@@ -158,10 +158,9 @@ def train_final(recipe: Recipe, member: Member, options: Options) -> Row:
     return Row(member.name + " (final: " + recipe.final.train_split + ")", stage.run_dir, None, seconds)
 
 
-def vote(rows: list[Row], out_dir: str, select: str) -> float:
-    """Soft-votes the rows' validation predictions into ``out_dir`` (ensemble.json, submission.csv);
-    returns its top-1."""
-    files = [predictions.load(r.predictions) for r in rows]
+def vote(files: list[predictions.Predictions], out_dir: str, select: str) -> float:
+    """Soft-votes the members' validation predictions into ``out_dir`` (ensemble.json,
+    submission.csv); returns its top-1."""
     chosen = ensemble.vote(files, select)
     ensemble.write_vote(out_dir, files, chosen, select)
     print(f"{out_dir}: the {'equal' if select == 'all' else 'greedy'} vote of {len(files)}: top-1 "
@@ -241,9 +240,10 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     last = [rs[-1] for rs in stages_of]
     if not chain and not direct:  # one member's vote is the member: the row keeps the table's shape
         vote_started = time.perf_counter()
-        equal = vote(last, os.path.join(recipe.runs, "ensemble"), "all")
-        greedy = vote(last, os.path.join(recipe.runs, "ensemble-greedy"), "greedy")
-        images = len(predictions.load(last[0].predictions).ids)
+        files = [predictions.load(r.predictions) for r in last]
+        equal = vote(files, os.path.join(recipe.runs, "ensemble"), "all")
+        greedy = vote(files, os.path.join(recipe.runs, "ensemble-greedy"), "greedy")
+        images = len(files[0].ids)
         minutes = (sum(r.seconds for r in last) + time.perf_counter() - vote_started) / 60
         print(f"{VOTE:44s} {100 * equal:21.2f}% {minutes:8.1f}  (every member; +- "
               f"{100 * standard_error(equal, images):.2f} on {images} images)")
