@@ -3,7 +3,10 @@ import pytest
 import timm
 import torch
 
-from vipriors.models import UnknownArchError, count_parameters, create_model, preferred_memory_format, pyramidnet
+from timm.models import register_model
+
+from vipriors.models import (UnknownArchError, check_options, count_parameters, create_model, preferred_memory_format,
+                             pyramidnet, training_options)
 
 # (arch, input size): small-image models at 32 px, the rest at a small but valid size.
 SMALL = pyramidnet.SMALL + ("resnest14d_cifar", "resnest26d_cifar", "resnet9_cifar", "resnet9m_cifar", "resnet9s_cifar",
@@ -143,3 +146,52 @@ def test_resnet9_variants_have_their_widths(arch, widths):
     convs = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs == [widths[0], widths[1], widths[1], widths[1], widths[2], widths[3], widths[3], widths[3]]
     assert model.fc.in_features == widths[3]
+
+
+def test_drop_rate_is_dropout_before_the_classifier_and_leaves_the_weights_as_they_were():
+    torch.manual_seed(0)
+    plain = create_model("resnet9s_cifar", 7).eval()
+    dropping = create_model("resnet9s_cifar", 7, **training_options(drop_rate=0.5))
+    dropping.load_state_dict(plain.state_dict())  # no new weights: old checkpoints load
+    x = torch.randn(4, 3, 32, 32)
+    dropping.eval()
+    assert torch.equal(dropping(x), plain(x))  # evaluation never drops
+    dropping.head_drop.train()
+    assert not torch.allclose(dropping(x), plain(x))
+    assert training_options(drop_rate=0.0) == {}  # the default builds every architecture as before
+
+
+@register_model
+def vipriors_test_takes_no_options(pretrained=False, num_classes=1000, pretrained_cfg=None,
+                                   pretrained_cfg_overlay=None):
+    return torch.nn.Linear(4, num_classes)
+
+
+def test_an_option_the_architecture_does_not_take_is_refused_naming_the_flag():
+    check_options("vipriors_test_takes_no_options")  # nothing asked: nothing to refuse
+    check_options("resnet9s_cifar", drop_rate=0.2)
+    with pytest.raises(UnknownArchError, match="--drop-rate: vipriors_test_takes_no_options does not take it"):
+        check_options("vipriors_test_takes_no_options", drop_rate=0.2)
+
+
+def test_a_run_trains_with_the_drop_rate_it_was_given(tmp_path, monkeypatch, capsys):
+    from vipriors.cli import train as train_script
+    from vipriors.engine.trainer import Trainer
+
+    seen = {}
+    original_fit = Trainer.fit
+
+    def fit_and_look(self):
+        seen["p"] = self.model_core.head_drop.p
+        return original_fit(self)
+
+    monkeypatch.setattr(Trainer, "fit", fit_and_look)
+    tiny = ["--data", "synthetic", "--arch", "resnet9s_cifar", "--image-size", "16", "--batch-size", "8",
+            "--synthetic-classes", "3", "--synthetic-images", "16", "--epochs", "1", "--output-dir", str(tmp_path)]
+    assert train_script.main(tiny + ["--name", "drop", "--drop-rate", "0.3"]) == 0
+    assert seen["p"] == 0.3
+    assert train_script.main(tiny + ["--name", "refused", "--drop-rate", "1"]) == 2
+    assert train_script.main(tiny + ["--name", "refused", "--drop-rate", "0.2", "--arch",
+                                     "vipriors_test_takes_no_options"]) == 2
+    assert "--drop-rate: vipriors_test_takes_no_options does not take it" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()

@@ -257,6 +257,8 @@ class ModelConfig(_Section):
     memory_format: Literal["auto", "channels_last", "contiguous"] = setting(
         "auto", "memory format of model and input (auto: the preset for this architecture and device, "
                 "vipriors.models.CONTIGUOUS_PREFERRED)")
+    drop_rate: float = setting(0.0, "dropout before the classifier, as a probability (timm's drop_rate; 0: none)",
+                               BELOW_ONE)
 
 
 @dataclass(frozen=True)

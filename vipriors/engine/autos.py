@@ -14,7 +14,7 @@ import os
 import torch
 
 from ..config import ConfigError, TrainConfig
-from ..models import check_arch, preferred_memory_format
+from ..models import check_arch, check_options, preferred_memory_format, training_options
 from . import checkpoint
 
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -56,6 +56,7 @@ def check_names(config: TrainConfig, later: tuple[str, ...] = ()) -> None:
     from ..data.random_batches import is_synthetic
 
     check_arch(config.model.arch)
+    check_options(config.model.arch, **training_options(config.model.drop_rate))
     named = [("--data", None if is_synthetic(config.data.root) else config.data.root, os.path.isdir,
               "no such folder (or give 'synthetic')"),
              ("--init-from", config.optim.init_from, os.path.isfile, "no such checkpoint file"),

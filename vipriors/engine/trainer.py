@@ -19,7 +19,7 @@ from ..config import TrainConfig, to_dict
 from ..data import dataset
 from ..data.dataset import TrainingData
 from ..errors import UserError
-from ..models import count_parameters, create_model, memory_format
+from ..models import count_parameters, create_model, memory_format, training_options
 from ..models.whitening import whiten_first_conv
 from . import autos, checkpoint, host_sync
 from .metrics import ClassAccuracy
@@ -94,7 +94,8 @@ class Trainer:
         self.memory_format = memory_format(config.model.memory_format)
         self.mean = ops.channel_constants(config.data.mean, self.device, "--mean")
         self.std = ops.channel_constants(config.data.std, self.device, "--std", positive=True)
-        model = create_model(config.model.arch, len(self.classes)).to(self.device, memory_format=self.memory_format)
+        model = create_model(config.model.arch, len(self.classes), **training_options(config.model.drop_rate))
+        model = model.to(self.device, memory_format=self.memory_format)
         self.whitened = 0
         if config.model.whiten_init and not self.run.resuming and not config.optim.init_from:
             self._whiten(model)

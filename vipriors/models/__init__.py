@@ -29,6 +29,26 @@ def check_arch(arch: str) -> None:
         raise UnknownArchError(f"--arch {arch}: not a known architecture.{hint} List them with timm.list_models().")
 
 
+def training_options(drop_rate: float = 0.0) -> dict:
+    """The constructor arguments of a model's training settings, left out at their defaults
+    (so every architecture builds with none, and those that take them build with them)."""
+    return {"drop_rate": drop_rate} if drop_rate else {}
+
+
+def check_options(arch: str, **options) -> None:
+    """Refuses a training option ``arch``'s constructor does not take, naming its flag. The
+    model is built on the meta device: no memory, no initialisation cost."""
+    if not options:
+        return
+    try:
+        with torch.device("meta"):
+            timm.create_model(arch, pretrained=False, num_classes=2, **options)
+    except TypeError as error:
+        flags = ", ".join("--" + name.replace("_", "-") for name in options)
+        raise UnknownArchError(f"{flags}: {arch} does not take it ({error}); leave it at its default "
+                               f"for this architecture") from None
+
+
 def create_model(arch: str, num_classes: int, **overrides) -> torch.nn.Module:
     """Builds ``arch`` from scratch (never pre-trained: the challenge forbids it)."""
     check_arch(arch)
