@@ -259,19 +259,25 @@ def test_evaluation_every_n_epochs_still_ends_with_one(builtin_cache, tmp_path):
     assert ["val_top1" in e for e in log] == [False, True, True]
 
 
-def test_a_norm_bias_rate_given_on_resume_applies(tmp_path, monkeypatch):
+def test_optimiser_settings_given_on_resume_apply(tmp_path, monkeypatch):
     # --data synthetic: no dataset to build. The saved optimiser groups carry the run's old
-    # scale; the resumed run must train at the one given now, as a --lr on resume does.
+    # scale, weight decay and momentum; the resumed run must train with the ones given now,
+    # as a --lr on resume does, and keep the saved momentum buffers.
     tiny = ["--data", "synthetic", "--arch", "resnet9s_cifar", "--image-size", "16", "--batch-size", "8",
             "--synthetic-classes", "3", "--synthetic-images", "16", "--output-dir", str(tmp_path), "--name", "run"]
-    assert train_script.main(tiny + ["--epochs", "1", "--norm-bias-lr-scale", "8"]) == 0
+    assert train_script.main(tiny + ["--epochs", "1", "--norm-bias-lr-scale", "8", "--weight-decay", "1e-3"]) == 0
     seen = {}
     original_fit = Trainer.fit
 
     def fit_and_look(self):
-        seen["scales"] = sorted(g["lr_scale"] for g in self.optimizer.param_groups)
+        groups = sorted(self.optimizer.param_groups, key=lambda g: (g["lr_scale"], -g["weight_decay"]))
+        seen["groups"] = [(g["lr_scale"], g["weight_decay"], g["momentum"]) for g in groups]
+        params = [p for g in groups for p in g["params"]]
+        seen["buffers"] = (sum("momentum_buffer" in self.optimizer.state[p] for p in params), len(params))
         return original_fit(self)
 
     monkeypatch.setattr(Trainer, "fit", fit_and_look)
-    assert train_script.main(["--resume", str(tmp_path / "run"), "--epochs", "2", "--norm-bias-lr-scale", "4"]) == 0
-    assert seen["scales"] == [1.0, 1.0, 4.0]
+    assert train_script.main(["--resume", str(tmp_path / "run"), "--epochs", "2", "--norm-bias-lr-scale", "4",
+                              "--weight-decay", "2e-4", "--momentum", "0.8"]) == 0
+    assert seen["groups"] == [(1.0, 2e-4, 0.8), (1.0, 0.0, 0.8), (4.0, 0.0, 0.8)]
+    assert seen["buffers"][0] == seen["buffers"][1] > 0  # the saved run's state, every parameter's

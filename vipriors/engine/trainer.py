@@ -56,6 +56,10 @@ def build_optimizer(model: torch.nn.Module, name: str, lr: float, momentum: floa
     return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name](groups, lr=lr)
 
 
+# The optimiser group entries that come from the run's settings, not from its checkpoint.
+GROUP_SETTINGS = ("lr_scale", "weight_decay", "momentum", "nesterov")
+
+
 class Trainer:
     """Trains ``config`` (resolved by ``autos.resolve``) on ``data``, writing to ``run``."""
 
@@ -194,16 +198,17 @@ class Trainer:
     def _restore(self, state: dict) -> None:
         self._check_classes(state, self.run.file("last.pt"))
         self.model_core.load_state_dict(state["model"])
-        scales = [group["lr_scale"] for group in self.optimizer.param_groups]
+        settings = [{key: group[key] for key in GROUP_SETTINGS if key in group} for group in self.optimizer.param_groups]
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except ValueError as error:  # another grouping of the parameters
             raise TrainingError(f"{self.run.file('last.pt')}: its optimiser state does not fit these settings ({error}); "
                                 "resume with the run's own --norm-bias-lr-scale") from None
-        # Loading replaces the groups with the saved ones; their learning-rate scales are this
-        # run's settings (a --norm-bias-lr-scale given on resume applies, as --lr does).
-        for group, scale in zip(self.optimizer.param_groups, scales):
-            group["lr_scale"] = scale
+        # Loading replaces the groups with the saved ones; their hyperparameters are this run's
+        # settings (a --weight-decay, --momentum or --norm-bias-lr-scale given on resume
+        # applies, as --lr does), their state (momentum buffers) the saved run's.
+        for group, mine in zip(self.optimizer.param_groups, settings):
+            group.update(mine)
         self.scaler.load_state_dict(state["scaler"])
         if self.ema and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
