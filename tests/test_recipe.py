@@ -99,6 +99,8 @@ def test_flags_that_name_files_and_members_are_checked(tmp_path, capsys):
                            [["--out", "x"], "--out: only with --predict FOLDER"],
                            [["--predict", str(tmp_path / "none")], "no such folder"],
                            [["--predict", str(tmp_path)], "has no final stage"],
+                           [["--ablation", "nope.yaml", "--predict", str(tmp_path)],
+                            "an --ablation chain has no final stage; give --members FILE"],
                            [["--nnodes", "2"], "--nnodes 2: give --node-rank"]):
         assert recipe_cli.main([str(folder), *args]) == 2, args
         assert expected in capsys.readouterr().err
@@ -251,6 +253,14 @@ def test_a_direct_recipe_trains_only_the_final_models(source, tmp_path, capsys):
     assert sum("val_top1" in e for e in epochs) == 1, "evaluated once, after the last epoch"
     assert recipe_cli.main([str(folder), "--predict", other_images, "--out", str(tmp_path / "pred")]) == 0
     assert "the equal-weight vote of 1 final models" in capsys.readouterr().out
+    # Another members file's final models are voted with --members: here the same member
+    # (its final kept, not trained again), into a folder of that file's own by default.
+    (folder / "other.yaml").write_text("members:\n  - {name: a, config: base.yaml, args: [--epochs, '3']}\n")
+    assert recipe_cli.main([str(folder), "--members", "other.yaml", "--predict", other_images]) == 0
+    out = capsys.readouterr().out
+    assert "scripts/train.py" not in out
+    voted = runs / f"predict-{os.path.basename(os.path.normpath(other_images))}-other" / "vote.npz"
+    assert np.allclose(predictions.load(str(voted)).probs, predictions.load(str(tmp_path / "pred" / "vote.npz")).probs)
     # --validate: the yardstick of a direct recipe, the members on train only and their vote.
     assert recipe_cli.main([str(folder), "--validate"]) == 0
     validated = json.loads((runs / "summary-validate.json").read_text())

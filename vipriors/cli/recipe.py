@@ -31,9 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--members", metavar="FILE", help="members file of the recipe folder (default: the recipe's)")
     which.add_argument("--ablation", metavar="FILE", help="train this chain of the recipe folder instead: each row "
                                                           "predicted and tabled, no vote, no final stage")
-    which.add_argument("--predict", metavar="FOLDER", help="vote the final models on FOLDER (any folder of images, or an "
-                                                           "ImageFolder with the same classes, which is scored)")
-    parser.add_argument("--out", help="--predict: output folder (default: RUNS/predict-<folder name>)")
+    parser.add_argument("--predict", metavar="FOLDER", help="vote the final models (of --members FILE where given) on "
+                                                            "FOLDER (any folder of images, or an ImageFolder with the "
+                                                            "same classes, which is scored)")
+    parser.add_argument("--out", help="--predict: output folder (default: RUNS/predict-<folder name>, then -<members "
+                                      "file name> for a --members FILE other than the recipe's)")
     parser.add_argument("--only", help="comma-separated member names: run these members only")
     parser.add_argument("--validate", action="store_true",
                         help="train the members on the train split only, predict and vote them on val, no final stage: "
@@ -69,6 +71,9 @@ def _with_overrides(recipe: spec.Recipe, args: argparse.Namespace) -> spec.Recip
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.predict and args.ablation:
+        raise spec.RecipeError("--predict: it votes the final models of a members file, and an --ablation chain has no "
+                               "final stage; give --members FILE (or neither)")
     recipe = _with_overrides(spec.load_recipe(args.recipe), args)
     launch = Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_backend, args.rdzv_endpoint,
                     args.rdzv_id, args.master_addr, args.master_port)
@@ -86,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
             raise spec.RecipeError(f"--predict {args.predict}: no such folder")
         finals = runner.final_rows(recipe, members)
         runner.predict_with(finals, os.path.abspath(args.predict),
-                            os.path.abspath(args.out or runner.default_predict_dir(recipe, args.predict)), recipe, launch)
+                            os.path.abspath(args.out or runner.default_predict_dir(recipe, args.predict, name)),
+                            recipe, launch)
         return 0
     chain = os.path.splitext(os.path.basename(args.ablation))[0] if args.ablation else None
     runner.run_members(recipe, members, options, chain)

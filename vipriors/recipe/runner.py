@@ -283,7 +283,11 @@ def final_rows(recipe: Recipe, members: list[Member]) -> list[Row]:
     return rows
 
 
-def default_predict_dir(recipe: Recipe, folder: str) -> str:
+def default_predict_dir(recipe: Recipe, folder: str, members: str) -> str:
+    """RUNS/predict-<folder name>, then -<members file name> for a members file other than the
+    recipe's, so that the votes of two members files never share a folder."""
     name = os.path.basename(os.path.normpath(folder)) or "folder"
+    if os.path.normpath(members) != os.path.normpath(recipe.members):
+        name += "-" + os.path.splitext(os.path.basename(members))[0]
     return os.path.join(recipe.runs, f"predict-{name}")
 
