@@ -261,6 +261,9 @@ def test_a_direct_recipe_trains_only_the_final_models(source, tmp_path, capsys):
     assert "scripts/train.py" not in out
     voted = runs / f"predict-{os.path.basename(os.path.normpath(other_images))}-other" / "vote.npz"
     assert np.allclose(predictions.load(str(voted)).probs, predictions.load(str(tmp_path / "pred" / "vote.npz")).probs)
+    # The recipe's own members file, however its path is written, votes into the plain folder.
+    assert recipe_cli.main([str(folder), "--members", str(folder / "members.yaml"), "--predict", other_images]) == 0
+    assert (runs / f"predict-{os.path.basename(os.path.normpath(other_images))}" / "vote.npz").is_file()
     # --validate: the yardstick of a direct recipe, the members on train only and their vote.
     assert recipe_cli.main([str(folder), "--validate"]) == 0
     validated = json.loads((runs / "summary-validate.json").read_text())

@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     options = runner.Options(launch, tuple(shlex.split(args.train_args)),
                              tuple(n for n in args.only.split(",") if n) if args.only else None, args.validate)
     flag, name = ("--ablation", args.ablation) if args.ablation else ("--members", args.members or recipe.members)
-    every = spec.load_members(spec.members_path(recipe, name, flag), recipe)
+    members_file = spec.members_path(recipe, name, flag)
+    every = spec.load_members(members_file, recipe)
     if not args.ablation:
         runner.check_final(recipe, every)
     members = runner.selected(every, options)
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             raise spec.RecipeError(f"--predict {args.predict}: no such folder")
         finals = runner.final_rows(recipe, members)
         runner.predict_with(finals, os.path.abspath(args.predict),
-                            os.path.abspath(args.out or runner.default_predict_dir(recipe, args.predict, name)),
+                            os.path.abspath(args.out or runner.default_predict_dir(recipe, args.predict, members_file)),
                             recipe, launch)
         return 0
     chain = os.path.splitext(os.path.basename(args.ablation))[0] if args.ablation else None

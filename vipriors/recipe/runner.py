@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..files import write_text_atomic
 from . import stages
 from .launch import Launch
-from .spec import Member, Recipe, RecipeError
+from .spec import Member, Recipe, RecipeError, members_path
 
 VOTE = "vote (equal weights)"
 
@@ -283,11 +283,12 @@ def final_rows(recipe: Recipe, members: list[Member]) -> list[Row]:
     return rows
 
 
-def default_predict_dir(recipe: Recipe, folder: str, members: str) -> str:
+def default_predict_dir(recipe: Recipe, folder: str, members_file: str) -> str:
     """RUNS/predict-<folder name>, then -<members file name> for a members file other than the
-    recipe's, so that the votes of two members files never share a folder."""
+    recipe's (however its path is written), so that the votes of two members files never share
+    a folder."""
     name = os.path.basename(os.path.normpath(folder)) or "folder"
-    if os.path.normpath(members) != os.path.normpath(recipe.members):
-        name += "-" + os.path.splitext(os.path.basename(members))[0]
+    if not os.path.samefile(members_file, members_path(recipe, recipe.members, "members")):
+        name += "-" + os.path.splitext(os.path.basename(members_file))[0]
     return os.path.join(recipe.runs, f"predict-{name}")
 
