@@ -126,7 +126,7 @@ def test_mixing_and_the_stubborn_loop(builtin_cache, tmp_path):
 
 def test_a_stopped_run_resumes_exactly(builtin_cache, tmp_path, monkeypatch):
     common = ["--epochs", "2", "--cutmix", "0.5", "--ricap", "0.3", "--stubborn-classes", "2", "--ema-decay", "0.9",
-              "--output-dir", str(tmp_path)]
+              "--lookahead-k", "4", "--output-dir", str(tmp_path)]
     straight = train(config(*common, "--name", "straight"))
 
     original_step = TrainStep.__call__
@@ -265,19 +265,50 @@ def test_optimiser_settings_given_on_resume_apply(tmp_path, monkeypatch):
     # as a --lr on resume does, and keep the saved momentum buffers.
     tiny = ["--data", "synthetic", "--arch", "resnet9s_cifar", "--image-size", "16", "--batch-size", "8",
             "--synthetic-classes", "3", "--synthetic-images", "16", "--output-dir", str(tmp_path), "--name", "run"]
-    assert train_script.main(tiny + ["--epochs", "1", "--norm-bias-lr-scale", "8", "--weight-decay", "1e-3"]) == 0
+    assert train_script.main(tiny + ["--epochs", "1", "--norm-bias-lr-scale", "8", "--weight-decay", "1e-3",
+                                     "--lookahead-k", "2"]) == 0
     seen = {}
     original_fit = Trainer.fit
 
     def fit_and_look(self):
         groups = sorted(self.optimizer.param_groups, key=lambda g: (g["lr_scale"], -g["weight_decay"]))
         seen["groups"] = [(g["lr_scale"], g["weight_decay"], g["momentum"]) for g in groups]
+        seen["lookahead"] = {(g["lookahead_k"], g["lookahead_alpha"], g["lookahead_step"]) for g in groups}
         params = [p for g in groups for p in g["params"]]
-        seen["buffers"] = (sum("momentum_buffer" in self.optimizer.state[p] for p in params), len(params))
+        saved = self.optimizer.state_dict()["state"]  # by the parameters' place in the groups
+        seen["buffers"] = (sum("momentum_buffer" in saved.get(i, {}) for i in range(len(params))), len(params))
         return original_fit(self)
 
     monkeypatch.setattr(Trainer, "fit", fit_and_look)
     assert train_script.main(["--resume", str(tmp_path / "run"), "--epochs", "2", "--norm-bias-lr-scale", "4",
-                              "--weight-decay", "2e-4", "--momentum", "0.8"]) == 0
+                              "--weight-decay", "2e-4", "--momentum", "0.8", "--lookahead-k", "5",
+                              "--lookahead-alpha", "0.25"]) == 0
     assert seen["groups"] == [(1.0, 2e-4, 0.8), (1.0, 0.0, 0.8), (4.0, 0.0, 0.8)]
+    assert seen["lookahead"] == {(5, 0.25, 2)}  # the new k and alpha, the saved count of steps (16 images / 8)
     assert seen["buffers"][0] == seen["buffers"][1] > 0  # the saved run's state, every parameter's
+
+
+def test_lookahead_ends_every_epoch_on_its_slow_weights(tmp_path, monkeypatch):
+    tiny = ["--data", "synthetic", "--arch", "resnet9s_cifar", "--image-size", "16", "--batch-size", "8",
+            "--synthetic-classes", "3", "--synthetic-images", "40", "--epochs", "2", "--output-dir", str(tmp_path)]
+    trainers = {}
+    original_fit = Trainer.fit
+
+    def fit_and_keep(self):
+        trainers[self.run.path] = self
+        return original_fit(self)
+
+    monkeypatch.setattr(Trainer, "fit", fit_and_keep)
+    assert train_script.main(tiny + ["--name", "plain"]) == 0
+    assert train_script.main(tiny + ["--name", "lookahead", "--lookahead-k", "3", "--lookahead-alpha", "0.5"]) == 0
+    trainer = trainers[str(tmp_path / "lookahead")]
+    params = [p for g in trainer.optimizer.param_groups for p in g["params"]]
+    assert {g["lookahead_step"] for g in trainer.optimizer.param_groups} == {10}  # 2 epochs of 5 steps
+    # The epoch's end synced the weights with the slow copy (10 steps are not a multiple of k, so
+    # without the sync they would differ), and that is what last.pt holds.
+    state = trainer.optimizer.state_dict()["state"]  # by the parameters' place in the groups
+    assert all(torch.equal(p, state[i]["lookahead_slow_buff"]) for i, p in enumerate(params))
+    saved = checkpoint.load(str(tmp_path / "lookahead" / "last.pt"))["model"]
+    assert all(torch.equal(v, trainer.model_core.state_dict()[k]) for k, v in saved.items())
+    plain = checkpoint.load(str(tmp_path / "plain" / "last.pt"))["model"]
+    assert not all(torch.equal(plain[k], saved[k]) for k in plain if saved[k].is_floating_point())

@@ -313,6 +313,10 @@ class OptimConfig(_Section):
     init_from: str | None = setting(None, "start from this checkpoint's weights with a fresh schedule (the method's CE "
                                           "-> LS stage)")
     ema_decay: float = setting(0.0, "keep an EMA of the weights with this decay, evaluated alongside (0: off)", BELOW_ONE)
+    lookahead_k: int = setting(0, "Lookahead: every K optimiser steps the weights step back toward a slow copy of "
+                                  "themselves, and at every epoch's end (0: off)", NON_NEGATIVE)
+    lookahead_alpha: float = setting(0.5, "Lookahead: the fraction of the way the slow copy moves toward the weights",
+                                     Range(0, 1, low_open=True))
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def build_optimizer(model: torch.nn.Module, name: str, lr: float, momentum: floa
 
 
 # The optimiser group entries that come from the run's settings, not from its checkpoint.
-GROUP_SETTINGS = ("lr_scale", "weight_decay", "momentum", "nesterov")
+GROUP_SETTINGS = ("lr_scale", "weight_decay", "momentum", "nesterov", "lookahead_k", "lookahead_alpha")
 
 
 class Trainer:
@@ -133,6 +133,10 @@ class Trainer:
         self.peak_lr = optim.lr if optim.lr is not None else scaled_lr(optim.base_lr, data.batch_size * self.env.world_size)
         self.optimizer = build_optimizer(self.model_core, optim.optimizer, self.peak_lr, optim.momentum, optim.weight_decay,
                                          optim.norm_bias_lr_scale)
+        if optim.lookahead_k:
+            from timm.optim import Lookahead
+
+            self.optimizer = Lookahead(self.optimizer, alpha=optim.lookahead_alpha, k=optim.lookahead_k)
         steps_per_epoch = len(self.data.train_batches)
         self.lr = LearningRate(self.peak_lr, round(optim.warmup_epochs * steps_per_epoch), optim.epochs * steps_per_epoch)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
@@ -145,6 +149,8 @@ class Trainer:
         config, data = self.config, self.data
         global_batch = config.data.batch_size * self.env.world_size
         extras = [f"EMA {config.optim.ema_decay}"] if self.ema else []
+        if config.optim.lookahead_k:
+            extras.append(f"Lookahead k {config.optim.lookahead_k}, alpha {config.optim.lookahead_alpha:g}")
         extras += [f"{self.whitened} whitened first-layer filters"] if self.whitened else []
         self.run.log.say(
             f"vipriors: {config.model.arch} ({count_parameters(self.model_core) / 1e6:.2f} M params, "
@@ -358,6 +364,10 @@ class Trainer:
             if train is None:
                 self._save()
                 return self._stopped()
+            if self.config.optim.lookahead_k:
+                # The weights an epoch ends with (evaluated, saved, predicted) are the slow ones,
+                # as timm's trainer does it; the step is the same whatever --eval-every says.
+                self.optimizer.sync_lookahead()
             evaluated = (epoch + 1) % self.config.runtime.eval_every == 0 or epoch + 1 == epochs
             improved, ema_eval, stubborn = False, None, None
             if evaluated:
