@@ -234,8 +234,10 @@ def test_ema_is_evaluated_and_stubborn_classes_come_from_a_file(builtin_cache, t
     entry = epochs_logged(summary["run_dir"])[0]
     assert 0 <= entry["ema_val_top1"] <= 1 and sorted(entry["stubborn"]) == sorted(names)
     assert checkpoint.load(os.path.join(summary["run_dir"], "best.pt"))["ema"] is not None
-    table = json.load(open(os.path.join(summary["run_dir"], "per_class_accuracy.json")))["per_class_top1"]
-    assert len(table) == 10
+    table = json.load(open(os.path.join(summary["run_dir"], "per_class_accuracy.json")))
+    assert len(table["per_class_top1"]) == 10 and len(table["per_class_val_loss"]) == 10
+    classes = checkpoint.load(os.path.join(summary["run_dir"], "last.pt"))["classes"]
+    assert table["per_class_val_loss"] == pytest.approx(dict(zip(classes, entry["per_class_val_loss"])), abs=1e-4)
     (tmp_path / "bad.json").write_text(json.dumps(["zebra"]))
     with pytest.raises(ValueError, match="not classes of this dataset"):
         train(config("--stubborn-file", str(tmp_path / "bad.json"), "--output-dir", str(tmp_path), "--name", "x"))

@@ -1,10 +1,19 @@
 """SIA's starting classes from --stubborn-file: a JSON list of class names, or the worst
-classes of a per-class accuracy file (the per_class_accuracy.json a run writes)."""
+classes of a per-class accuracy file (the per_class_accuracy.json a run writes), ranked as
+the stubborn-class loop ranks them."""
 from __future__ import annotations
 
 import json
 
 from ..errors import UserError
+
+
+def worst_first(table: dict, loss: dict | None = None) -> list[str]:
+    """Class names from lowest accuracy up; equal accuracies go highest validation loss first
+    (where ``loss`` is given), then by name: the order the stubborn-class loop ranks them in,
+    so a set read from a run's file is, up to the file's rounding, the set that run's loop took."""
+    loss = loss or {}
+    return sorted(table, key=lambda name: (table[name], -loss.get(name, 0.0), name))
 
 
 def read(path: str, classes, k: int) -> list[str]:
@@ -17,7 +26,7 @@ def read(path: str, classes, k: int) -> list[str]:
     if isinstance(data, dict):
         table = data.get("per_class_top1", data)
         k = k or max(1, len(table) // 10)
-        names = [name for name, _ in sorted(table.items(), key=lambda item: (item[1], item[0]))[:k]]
+        names = worst_first(table, data.get("per_class_val_loss"))[:k]
     elif isinstance(data, list) and all(isinstance(n, str) for n in data):
         names = data
     else:

@@ -7,20 +7,25 @@ import os
 from PIL import Image, ImageDraw
 
 from ..data import class_names
+from ..data.stubborn_file import worst_first
 from ..files import write_atomic, write_text_atomic
 
 
-def write_per_class(run_dir: str, classes, accuracy, counts, epoch: int, words=None, worst: int = 25) -> None:
+def write_per_class(run_dir: str, classes, accuracy, counts, epoch: int, words=None, worst: int = 25,
+                    loss=None) -> None:
     """per_class_accuracy.json (every class, keyed by folder name, with each class's words
-    from the names file when there is one) and worst_classes.png (the ``worst`` lowest)."""
+    from the names file when there is one, and its mean validation loss where ``loss`` is
+    given) and worst_classes.png (the ``worst`` lowest)."""
     words = dict(zip(classes, words or ("",) * len(classes)))
     table = {name: round(acc, 4) for name, acc, n in zip(classes, accuracy, counts) if n > 0}
     content = {"epoch": epoch, "per_class_top1": table}
+    if loss is not None:
+        content["per_class_val_loss"] = {name: round(l, 4) for name, l, n in zip(classes, loss, counts) if n > 0}
     if any(words.values()):
         content["class_words"] = {name: words[name] for name in table}
     write_text_atomic(os.path.join(run_dir, "per_class_accuracy.json"), json.dumps(content, indent=1))
-    ranked = sorted(table.items(), key=lambda item: (item[1], item[0]))[:worst]
-    bar_chart([(class_names.label(name, words[name]), value) for name, value in ranked],
+    ranked = worst_first(table, content.get("per_class_val_loss"))[:worst]
+    bar_chart([(class_names.label(name, words[name]), table[name]) for name in ranked],
               f"epoch {epoch}: the {len(ranked)} classes of lowest validation top-1",
               os.path.join(run_dir, "worst_classes.png"))
 

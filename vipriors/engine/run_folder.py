@@ -124,7 +124,8 @@ class RunFolder:
 
     def write_per_class(self, classes, words, evaluation: dict, epoch: int) -> None:
         if self.env.is_main:
-            report.write_per_class(self.path, classes, evaluation["per_class"], evaluation["class_counts"], epoch, words)
+            report.write_per_class(self.path, classes, evaluation["per_class"], evaluation["class_counts"], epoch, words,
+                                  loss=evaluation["per_class_loss"])
 
     def scalars(self, values: dict, epoch: int) -> None:
         if self.tensorboard:
