@@ -289,6 +289,31 @@ def vipriors_layout(root, train_source, val_source, test_images: int = 6):
 
 
 @pytest.mark.slow
+def test_with_jobs_the_final_models_train_side_by_side(source, tmp_path, capsys):
+    train_source, _, other_images = source
+    folder = write_recipe(
+        tmp_path / "jobs", carved(train_source, tmp_path, "final: {train_split: 'train,val', direct: true}\n"),
+        "members:\n  - {name: a, config: base.yaml}\n  - {name: b, config: base.yaml, args: [--seed, '1']}\n", TINY)
+    assert recipe_cli.main([str(folder), "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    runs = tmp_path / "runs"
+    summary = json.loads((runs / "summary.json").read_text())
+    assert [f["name"] for f in summary["final"]] == ["a (final: train,val)", "b (final: train,val)"]
+    assert 0 < summary["final_wall_minutes"] and "final models, 2 side by side" in out
+    assert "[a-final] epoch 2/2" in out and "[b-final] epoch 2/2" in out
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    for name in ("a-final", "b-final"):
+        assert f"data_threads: {threads}" in (runs / name / "config.yaml").read_text()
+    starts = [json.loads((runs / n / "log.jsonl").read_text().splitlines()[0])["time"] for n in ("a-final", "b-final")]
+    ends = [json.loads((runs / n / "log.jsonl").read_text().splitlines()[-1])["time"] for n in ("a-final", "b-final")]
+    assert max(starts) < min(ends), "the two trainings overlapped"
+    assert recipe_cli.main([str(folder), "--jobs", "2", "--predict", other_images, "--out", str(tmp_path / "pred")]) == 0
+    out = capsys.readouterr().out
+    assert "the equal-weight vote of 2 final models" in out and "[a-final predict] $ " in out
+    assert sorted(p.name for p in (tmp_path / "pred").glob("*.npz")) == ["a-final-none.npz", "b-final-none.npz", "vote.npz"]
+
+
+@pytest.mark.slow
 def test_the_vipriors_recipe_trains_under_torchrun_and_writes_the_submission(source, tmp_path):
     train_source, _, val_source = source
     data = vipriors_layout(tmp_path / "vipriors", train_source, val_source)

@@ -5,6 +5,11 @@ node and rendezvous flags passed through as given.
 On several nodes the recipe runs once on each node (e.g. one ``srun`` task per node), on a
 file system every node sees: each node launches the same training runs in the same order,
 and only node 0 predicts, votes and writes the tables.
+
+With ``--jobs N`` (one process per training, one node) N members train side by side, each in
+a Slot: its share of the CPU threads (torch's and DALI's) and, where GPUs are visible, a GPU
+of its own. Small models on small images fill neither many cores nor a GPU with one
+training, so independent members side by side finish sooner than one after the other.
 """
 from __future__ import annotations
 
@@ -27,10 +32,16 @@ class Launch:
     rdzv_id: str | None = None
     master_addr: str | None = None
     master_port: int | None = None
+    jobs: int = 1  # trainings side by side (each one process)
 
     def __post_init__(self):
         if self.nproc_per_node < 1:
             raise RecipeError(f"--nproc-per-node {self.nproc_per_node}: must be >= 1")
+        if self.jobs < 1:
+            raise RecipeError(f"--jobs {self.jobs}: must be >= 1")
+        if self.jobs > 1 and self.distributed:
+            raise RecipeError(f"--jobs {self.jobs}: runs single-process trainings side by side on one node; with "
+                              "--nproc-per-node or --nnodes each training already spans the processes, so drop one")
         if self.multi_node and self.node_rank is None:
             raise RecipeError(f"--nnodes {self.nnodes}: give --node-rank on each node (0 on the node that predicts and "
                               "votes) and either --master-addr/--master-port or --rdzv-backend c10d --rdzv-endpoint HOST:PORT")
@@ -64,3 +75,42 @@ class Launch:
 
     def predict_command(self, args: list[str]) -> list[str]:
         return [sys.executable, os.path.join(REPO, "scripts", "predict.py"), *args]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one of --jobs N side-by-side trainings runs: ``threads`` CPU threads for torch and
+    for DALI, and ``gpu`` (a CUDA device id, or None on a CPU machine)."""
+    index: int
+    threads: int
+    gpu: str | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {"OMP_NUM_THREADS": str(self.threads)}
+        if self.gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpu
+        return env
+
+    def train_args(self) -> list[str]:
+        """Flags placed before the stage's own, so that a member's or --train-args' flags win."""
+        return ["--data-threads", str(self.threads)]
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA devices this process may use: CUDA_VISIBLE_DEVICES where set, else all."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def slots(jobs: int, cpus: int | None = None, gpus: list[str] | None = None) -> list[Slot]:
+    """``jobs`` slots sharing ``cpus`` CPU threads (default: this process's cores) evenly, at
+    least one each, and ``gpus`` (default: the visible ones) round robin."""
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    gpus = visible_gpus() if gpus is None else gpus
+    threads = max(1, cpus // jobs)
+    return [Slot(i, threads, gpus[i % len(gpus)] if gpus else None) for i in range(jobs)]

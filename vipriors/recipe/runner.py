@@ -11,14 +11,17 @@
    train+val for the same epochs, its SIA classes fixed to the member's last stubborn set;
 5. the submission, when the recipe names a split: the final models predict it and vote.
 ``--predict FOLDER`` repeats step 5 for any folder. Every step prints its command; the table
-at the end gives each stage's accuracy and minutes (training epochs + prediction).
+at the end gives each stage's accuracy and minutes (training epochs + prediction). With
+``--jobs N`` the members of steps 2 and 4 train N at a time, each member's stages in order.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import queue
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import ensemble, predictions, submission
@@ -27,7 +30,7 @@ from ..data import splits
 from ..errors import UserError
 from ..files import write_text_atomic
 from . import stages
-from .launch import Launch
+from .launch import Launch, Slot, slots
 from .spec import Member, Recipe, RecipeError, members_path
 
 VOTE = "vote (equal weights)"
@@ -77,26 +80,58 @@ def _ls_args(member: Member, init_from: str) -> list[str]:
             *member.ls_args]
 
 
-def train_member(recipe: Recipe, member: Member, options: Options) -> list[Row]:
+def side_by_side(work, items: list, launch: Launch) -> list:
+    """``work(item, slot)`` for every item, results in the items' order: one after the other
+    (slot None), or with --jobs N up to N at a time, each call in a Slot no other running call
+    holds. When one fails, the calls already running finish (their stages are kept for the
+    next run of the same command), those not started are dropped, and the first error in the
+    items' order is raised."""
+    if launch.jobs == 1 or len(items) <= 1:
+        return [work(item, None) for item in items]
+    free: queue.SimpleQueue[Slot] = queue.SimpleQueue()
+    for slot in slots(min(launch.jobs, len(items))):
+        free.put(slot)
+
+    def in_a_slot(item):
+        slot = free.get()
+        try:
+            return work(item, slot)
+        finally:
+            free.put(slot)
+
+    with ThreadPoolExecutor(max_workers=launch.jobs) as pool:
+        futures = [pool.submit(in_a_slot, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def train_member(recipe: Recipe, member: Member, options: Options, slot: Slot | None = None) -> list[Row]:
     """The member's train-only stages, each predicting the validation split; each row's minutes
     are the member's so far."""
     launch, extra = options.launch, list(options.train_args)
-    stage = stages.train(member.name, _common_args(recipe, member) + extra, recipe.runs, launch)
-    rows = [_predicted(recipe, member.name, stage, stage.seconds, launch)]
+    stage = stages.train(member.name, _common_args(recipe, member) + extra, recipe.runs, launch, slot)
+    rows = [_predicted(recipe, member.name, stage, stage.seconds, launch, slot)]
     if member.ls_epochs:
         start = os.path.join(stage.run_dir, f"{recipe.checkpoint}.pt")
         ls_stage = stages.train(member.name + "-ls", _common_args(recipe, member) + _ls_args(member, start) + extra,
-                                recipe.runs, launch)
-        rows.append(_predicted(recipe, member.name + " + LS stage", ls_stage, rows[0].seconds + ls_stage.seconds, launch))
+                                recipe.runs, launch, slot)
+        rows.append(_predicted(recipe, member.name + " + LS stage", ls_stage, rows[0].seconds + ls_stage.seconds,
+                               launch, slot))
     return rows
 
 
-def _predicted(recipe: Recipe, label: str, stage: stages.Stage, seconds: float, launch: Launch) -> Row:
+def _predicted(recipe: Recipe, label: str, stage: stages.Stage, seconds: float, launch: Launch,
+               slot: Slot | None = None) -> Row:
     """The stage's row, with its validation predictions (made on the main node only)."""
     if not launch.is_main_node:
         return Row(label, stage.run_dir, None, seconds)
     out = os.path.join(stage.run_dir, f"val-{recipe.tta}.npz")
-    seconds += stages.predict(os.path.join(stage.run_dir, f"{recipe.checkpoint}.pt"), "val", out, recipe.tta, launch)
+    seconds += stages.predict(os.path.join(stage.run_dir, f"{recipe.checkpoint}.pt"), "val", out, recipe.tta, launch,
+                              slot=slot)
     return Row(label, stage.run_dir, out, seconds)
 
 
@@ -132,7 +167,7 @@ def _saved_setting(run_dir: str, section: str, key: str):
     return cfg.load_yaml(os.path.join(run_dir, "config.yaml"), "run config").get(section, {}).get(key)
 
 
-def train_final(recipe: Recipe, member: Member, options: Options) -> Row:
+def train_final(recipe: Recipe, member: Member, options: Options, slot: Slot | None = None) -> Row:
     """The member trained again on the final split: the same stages and epochs, evaluated only once
     (its validation images are now training images), SIA on the member's last stubborn classes."""
     launch, extra = options.launch, list(options.train_args)
@@ -148,12 +183,12 @@ def train_final(recipe: Recipe, member: Member, options: Options) -> Row:
     else:
         epochs = _saved_setting(ce_dir, "optim", "epochs")
     stage = stages.train(member.name + "-final", _common_args(recipe, member) + fixed +
-                         ["--eval-every", str(epochs)] + extra, recipe.runs, launch)
+                         ["--eval-every", str(epochs)] + extra, recipe.runs, launch, slot)
     seconds = stage.seconds
     if member.ls_epochs:
         start = os.path.join(stage.run_dir, "last.pt")
         stage = stages.train(member.name + "-ls-final", _common_args(recipe, member) + _ls_args(member, start) + fixed +
-                             ["--eval-every", str(member.ls_epochs)] + extra, recipe.runs, launch)
+                             ["--eval-every", str(member.ls_epochs)] + extra, recipe.runs, launch, slot)
         seconds += stage.seconds
     return Row(member.name + " (final: " + recipe.final.train_split + ")", stage.run_dir, None, seconds)
 
@@ -169,15 +204,18 @@ def vote(files: list[predictions.Predictions], out_dir: str, select: str) -> flo
 
 
 def predict_with(finals: list[Row], split: str, out_dir: str, recipe: Recipe, launch: Launch) -> tuple[str, float]:
-    """Every final model predicts ``split`` (a split name of the data, or any folder); the equal-weight
-    vote goes to out_dir/submission.csv and out_dir/vote.npz. Returns the CSV and the wall time."""
+    """Every final model predicts ``split`` (a split name of the data, or any folder), with --jobs N
+    N at a time; the equal-weight vote goes to out_dir/submission.csv and out_dir/vote.npz.
+    Returns the CSV and the wall time."""
     start = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
-    files = []
-    for row in finals:
+
+    def predicted(row: Row, slot: Slot | None) -> predictions.Predictions:
         out = os.path.join(out_dir, f"{os.path.basename(row.run_dir)}-{recipe.tta}.npz")
-        stages.predict(os.path.join(row.run_dir, "last.pt"), split, out, recipe.tta, launch, data=recipe.data)
-        files.append(predictions.load(out))
+        stages.predict(os.path.join(row.run_dir, "last.pt"), split, out, recipe.tta, launch, data=recipe.data, slot=slot)
+        return predictions.load(out)
+
+    files = side_by_side(predicted, finals, launch)
     predictions.check_compatible(files)
     probs = ensemble.soft_vote(files)
     first = files[0]
@@ -228,11 +266,14 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     prepare_data(recipe)
     final = recipe.final if not chain and not options.validate else None
     direct = final is not None and final.direct
-    stages_of = [] if direct else [train_member(recipe, m, options) for m in members]
-    finals = []
+    launch = options.launch
+    stages_of = [] if direct else side_by_side(lambda m, slot: train_member(recipe, m, options, slot), members, launch)
+    finals, finals_started = [], time.perf_counter()
     if final:
         chosen = final.members or [m.name for m in members]
-        finals = [train_final(recipe, m, options) for m in members if m.name in chosen]
+        finals = side_by_side(lambda m, slot: train_final(recipe, m, options, slot),
+                              [m for m in members if m.name in chosen], launch)
+    finals_wall = time.perf_counter() - finals_started
     if not options.launch.is_main_node:
         return {}
     rows = [r for rs in stages_of for r in rs]
@@ -255,6 +296,10 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
             print(f"{row.name:44s} {'(trained on val)':>22s} {row.seconds / 60:8.1f}")
         summary["final"] = [{"name": r.name, "run": r.run_dir, "minutes": round(r.seconds / 60, 2)} for r in finals]
         summary["final_minutes"] = round(final_minutes, 2)
+        if launch.jobs > 1:
+            print(f"{'final models, ' + str(launch.jobs) + ' side by side':44s} {'wall time':>22s} "
+                  f"{finals_wall / 60:8.1f}")
+            summary["final_wall_minutes"] = round(finals_wall / 60, 2)
         if recipe.submission:
             csv_path, seconds = predict_with(finals, recipe.submission, os.path.join(recipe.runs, "submission"),
                                              recipe, options.launch)

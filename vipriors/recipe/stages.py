@@ -13,7 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from .launch import Launch
+from .launch import Launch, Slot
 from .spec import REPO, RecipeError
 
 
@@ -21,12 +21,23 @@ class StageFailed(RecipeError):
     """A stage's process ended with an error: its own message is above, this names what to do."""
 
 
-def run(cmd: list[str], what: str = "this step") -> float:
+def run(cmd: list[str], what: str = "this step", slot: Slot | None = None, tag: str = "") -> float:
     """Runs one step of the recipe, echoing it; returns its wall time in seconds. A step that
-    fails (a bad flag, a killed process, a full disk) raises StageFailed naming ``what``."""
-    print("$ " + " ".join(cmd), flush=True)
+    fails (a bad flag, a killed process, a full disk) raises StageFailed naming ``what``. In a
+    ``slot`` (one of --jobs side by side) the step gets the slot's environment and each line it
+    prints comes out prefixed with ``[tag]``, so that side-by-side steps can be told apart."""
+    prefix = f"[{tag}] " if slot is not None and tag else ""
+    print(prefix + "$ " + " ".join(cmd), flush=True)
     start = time.perf_counter()
-    status = subprocess.run(cmd, cwd=REPO).returncode
+    if slot is None:
+        status = subprocess.run(cmd, cwd=REPO).returncode
+    else:
+        env = {**os.environ, **slot.env()}
+        with subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace", bufsize=1) as process:
+            for line in process.stdout:
+                print(prefix + line, end="", flush=True)
+        status = process.returncode
     if status != 0:
         raise StageFailed(f"{what} failed (exit status {status}; its message is above). Fix the cause, then run the "
                           "same recipe command again: finished stages are kept and this one resumes")
@@ -63,22 +74,25 @@ class Stage:
     seconds: float  # training epochs, from the run's log
 
 
-def train(name: str, args: list[str], runs: str, launch: Launch) -> Stage:
+def train(name: str, args: list[str], runs: str, launch: Launch, slot: Slot | None = None) -> Stage:
     run_dir = os.path.join(runs, name)
     what = f"stage {name} (run folder {run_dir}, its log {os.path.join(run_dir, 'log.jsonl')})"
+    share = slot.train_args() if slot is not None else []
     if finished(run_dir):
         print(f"{name}: already trained, kept", flush=True)
     elif os.path.isfile(os.path.join(run_dir, "config.yaml")):
-        run(launch.train_command(["--resume", run_dir]), what)
+        run(launch.train_command(["--resume", run_dir, *share]), what, slot, name)
     else:
-        run(launch.train_command(["--output-dir", runs, "--name", name, *args]), what)
+        run(launch.train_command(["--output-dir", runs, "--name", name, *share, *args]), what, slot, name)
     return Stage(name, run_dir, training_seconds(run_dir))
 
 
-def predict(checkpoint: str, split: str, out: str, tta: str, launch: Launch, data: str | None = None) -> float:
+def predict(checkpoint: str, split: str, out: str, tta: str, launch: Launch, data: str | None = None,
+            slot: Slot | None = None) -> float:
     """Predicts ``split`` (a split name of the run's data, or a folder) into ``out``; returns its wall time."""
     if os.path.isfile(out) and os.path.getmtime(out) >= os.path.getmtime(checkpoint):
         print(f"{out}: already predicted, kept", flush=True)
         return 0.0
     args = ["--checkpoint", checkpoint, "--split", split, "--tta", tta, "--out", out]
-    return run(launch.predict_command(args + (["--data", data] if data else [])), f"the prediction {out}")
+    return run(launch.predict_command(args + (["--data", data] if data else [])), f"the prediction {out}", slot,
+               os.path.basename(os.path.dirname(checkpoint)) + " predict")
