@@ -166,6 +166,12 @@ TINY = ("data: {image_size: 32, batch_size: 8, crop_pct: 1.0, data_threads: 1, p
         "runtime: {log_every: 50, compile: off}\n")
 
 
+def direct_recipe(folder, train_source, tmp_path, members_text: str):
+    """A recipe folder that carves the split and trains only the final models on train+val."""
+    return write_recipe(folder, carved(train_source, tmp_path, "final: {train_split: 'train,val', direct: true}\n"),
+                        members_text, TINY)
+
+
 @pytest.mark.slow
 def test_a_cpu_recipe_runs_end_to_end_and_keeps_what_is_done(source, tmp_path, capsys):
     train_source, names, other_images = source
@@ -239,9 +245,8 @@ def test_a_failing_stage_ends_the_runner_with_one_line_naming_it(source, tmp_pat
 @pytest.mark.slow
 def test_a_direct_recipe_trains_only_the_final_models(source, tmp_path, capsys):
     train_source, names, other_images = source
-    folder = write_recipe(
-        tmp_path / "direct", carved(train_source, tmp_path, "final: {train_split: 'train,val', direct: true}\n"),
-        "members:\n  - {name: a, config: base.yaml, args: [--epochs, '3']}\n", TINY)
+    folder = direct_recipe(tmp_path / "direct", train_source, tmp_path,
+                           "members:\n  - {name: a, config: base.yaml, args: [--epochs, '3']}\n")
     assert recipe_cli.main([str(folder)]) == 0
     runs = tmp_path / "runs"
     assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ["a-final"], "no train-only stage"
@@ -291,9 +296,8 @@ def vipriors_layout(root, train_source, val_source, test_images: int = 6):
 @pytest.mark.slow
 def test_with_jobs_the_final_models_train_side_by_side(source, tmp_path, capsys):
     train_source, _, other_images = source
-    folder = write_recipe(
-        tmp_path / "jobs", carved(train_source, tmp_path, "final: {train_split: 'train,val', direct: true}\n"),
-        "members:\n  - {name: a, config: base.yaml}\n  - {name: b, config: base.yaml, args: [--seed, '1']}\n", TINY)
+    folder = direct_recipe(tmp_path / "jobs", train_source, tmp_path,
+                           "members:\n  - {name: a, config: base.yaml}\n  - {name: b, config: base.yaml, args: [--seed, '1']}\n")
     assert recipe_cli.main([str(folder), "--jobs", "2"]) == 0
     out = capsys.readouterr().out
     runs = tmp_path / "runs"

@@ -147,11 +147,11 @@ def test_a_failure_side_by_side_lets_the_running_stage_finish_then_names_the_fai
 
 
 def test_slots_share_the_threads_and_deal_out_the_gpus():
-    assert slots(2, cpus=2, gpus=[]) == [Slot(0, 1), Slot(1, 1)]
+    assert slots(2, cpus=2, gpus=[]) == [Slot(1), Slot(1)]
     assert [(s.threads, s.gpu) for s in slots(3, cpus=16, gpus=["0", "1"])] == [(5, "0"), (5, "1"), (5, "0")]
     assert slots(4, cpus=2, gpus=[])[3].threads == 1, "at least one thread each"
-    assert Slot(0, 3, "2").env() == {"OMP_NUM_THREADS": "3", "CUDA_VISIBLE_DEVICES": "2"}
-    assert Slot(0, 3).env() == {"OMP_NUM_THREADS": "3"} and Slot(0, 3).train_args() == ["--data-threads", "3"]
+    assert Slot(3, "2").env() == {"OMP_NUM_THREADS": "3", "CUDA_VISIBLE_DEVICES": "2"}
+    assert Slot(3).env() == {"OMP_NUM_THREADS": "3"} and Slot(3).train_args() == ["--data-threads", "3"]
 
 
 @pytest.mark.parametrize("kwargs, expected", [

@@ -18,6 +18,7 @@ from .. import distributed, mixing, ops
 from ..config import TrainConfig, to_dict
 from ..data import dataset
 from ..data.dataset import TrainingData
+from ..data.stubborn_file import worst_first
 from ..errors import UserError
 from ..models import count_parameters, create_model, memory_format, training_options
 from ..models.whitening import whiten_first_conv
@@ -325,10 +326,12 @@ class Trainer:
         evaluated = [c for c, n in enumerate(evaluation["class_counts"]) if n > 0]
         # Lowest accuracy first; among equal accuracies (dozens of classes sit at 0% early on
         # with many classes) the highest validation loss, so the set is the hardest classes.
-        worst = sorted(evaluated, key=lambda c: (evaluation["per_class"][c], -evaluation["per_class_loss"][c], c))[:k]
+        accuracy = {self.classes[c]: evaluation["per_class"][c] for c in evaluated}
+        loss = {self.classes[c]: evaluation["per_class_loss"][c] for c in evaluated}
+        worst = worst_first(accuracy, loss)[:k]
         self.stubborn.zero_()
-        self.stubborn[worst] = True
-        return [self.classes[c] for c in worst]
+        self.stubborn[[self.classes.index(name) for name in worst]] = True
+        return worst
 
     def _sync(self) -> None:
         if self.device.type == "cuda":

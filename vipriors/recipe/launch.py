@@ -81,7 +81,6 @@ class Launch:
 class Slot:
     """Where one of --jobs N side-by-side trainings runs: ``threads`` CPU threads for torch and
     for DALI, and ``gpu`` (a CUDA device id, or None on a CPU machine)."""
-    index: int
     threads: int
     gpu: str | None = None
 
@@ -113,4 +112,4 @@ def slots(jobs: int, cpus: int | None = None, gpus: list[str] | None = None) -> 
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     gpus = visible_gpus() if gpus is None else gpus
     threads = max(1, cpus // jobs)
-    return [Slot(i, threads, gpus[i % len(gpus)] if gpus else None) for i in range(jobs)]
+    return [Slot(threads, gpus[i % len(gpus)] if gpus else None) for i in range(jobs)]

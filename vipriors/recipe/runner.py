@@ -296,8 +296,9 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
             print(f"{row.name:44s} {'(trained on val)':>22s} {row.seconds / 60:8.1f}")
         summary["final"] = [{"name": r.name, "run": r.run_dir, "minutes": round(r.seconds / 60, 2)} for r in finals]
         summary["final_minutes"] = round(final_minutes, 2)
-        if launch.jobs > 1:
-            print(f"{'final models, ' + str(launch.jobs) + ' side by side':44s} {'wall time':>22s} "
+        if launch.jobs > 1 and len(finals) > 1:
+            side = f"final models, {min(launch.jobs, len(finals))} side by side"
+            print(f"{side:44s} {'wall time':>22s} "
                   f"{finals_wall / 60:8.1f}")
             summary["final_wall_minutes"] = round(finals_wall / 60, 2)
         if recipe.submission:
