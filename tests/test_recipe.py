@@ -64,6 +64,7 @@ MEMBER = "members:\n  - {name: a, config: base.yaml}\n"
     ("data: d\nruns: r\nsplit: {train: 5}\n", MEMBER, "'split' needs 'source'"),
     ("data: d\nruns: r\nsource: s\nsplit: {train: 0}\n", MEMBER, "split.train 0: must be >= 1"),
     ("data: d\nruns: r\nsubmission: test\n", MEMBER, "add a 'final' stage"),
+    ("data: d\nruns: r\njobs: 0\n", MEMBER, "recipe.yaml: jobs 0: must be >= 1"),
     ("data: d\nruns: r\nfinal: {members: [a]}\n", MEMBER, "final.train_split is required"),
     ("data: d\nruns: r\n", "members:\n  - {name: a, config: base.yaml}\n  - {name: a, config: base.yaml}\n",
      "name 'a' is used twice"),
@@ -119,6 +120,19 @@ def test_a_members_file_of_the_recipe_folder_wins_over_one_in_the_working_direct
     other = tmp_path / "mine.yaml"
     other.write_text(MEMBER)
     assert spec.members_path(recipe, str(other), "--members") == str(other)  # else the path as given
+
+
+@pytest.mark.parametrize("recipe_jobs, flags, expected", [
+    ("", [], 1), ("jobs: 2\n", [], 2), ("jobs: 2\n", ["--jobs", "1"], 1), ("", ["--jobs", "3"], 3),
+    ("jobs: 2\n", ["--nproc-per-node", "2"], 1)])
+def test_the_recipes_jobs_are_the_default_of_the_flag(tmp_path, monkeypatch, recipe_jobs, flags, expected):
+    """--jobs wins; a recipe's jobs give way to a torchrun launch, which spans its processes instead."""
+    (tmp_path / "d").mkdir()
+    folder = write_recipe(tmp_path / "r", f"data: {tmp_path / 'd'}\nruns: {tmp_path / 'runs'}\n{recipe_jobs}", MEMBER)
+    seen = []
+    monkeypatch.setattr(runner, "run_members", lambda recipe, members, options, chain: seen.append(options.launch))
+    assert recipe_cli.main([str(folder), *flags]) == 0
+    assert [launch.jobs for launch in seen] == [expected]
 
 
 def test_launch_commands():

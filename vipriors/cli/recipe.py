@@ -46,10 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--class-names", help="names file, folder<TAB>words (default: the recipe's class_names)")
     parser.add_argument("--train-args", default="", help="extra train.py flags for every training run, in one quoted "
                                                          "string (e.g. \"--data-threads 8\"); they win over the recipe's")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+    parser.add_argument("--jobs", type=int, metavar="N",
                         help="train N members at a time on this machine, each one process with 1/N of the CPU threads "
-                             "(torch's and DALI's) and, where GPUs are visible, a GPU of its own (default 1: one after "
-                             "the other on everything); for models one training cannot spread over every core or GPU")
+                             "(torch's and DALI's) and, where GPUs are visible, a GPU of its own; for models one "
+                             "training cannot spread over every core or GPU (default: the recipe's jobs, else 1: one "
+                             "after the other on everything; 1 with --nproc-per-node or --nnodes)")
     dist = parser.add_argument_group("processes and nodes (passed to torchrun)")
     dist.add_argument("--nproc-per-node", type=int, default=1, help="training processes per node (1: plain python)")
     dist.add_argument("--nnodes", default="1")
@@ -80,7 +81,10 @@ def run(args: argparse.Namespace) -> int:
                                "final stage; give --members FILE (or neither)")
     recipe = _with_overrides(spec.load_recipe(args.recipe), args)
     launch = Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_backend, args.rdzv_endpoint,
-                    args.rdzv_id, args.master_addr, args.master_port, args.jobs)
+                    args.rdzv_id, args.master_addr, args.master_port, 1 if args.jobs is None else args.jobs)
+    if args.jobs is None and not launch.distributed:
+        # The recipe's jobs suit one machine; a torchrun launch spreads each training over its processes instead.
+        launch = dataclasses.replace(launch, jobs=recipe.jobs)
     options = runner.Options(launch, tuple(shlex.split(args.train_args)),
                              tuple(n for n in args.only.split(",") if n) if args.only else None, args.validate)
     flag, name = ("--ablation", args.ablation) if args.ablation else ("--members", args.members or recipe.members)

@@ -57,6 +57,7 @@ class Recipe:
     checkpoint: str = "last"  # which checkpoint of a train-only stage predicts (and starts its LS stage)
     final: Final | None = None
     submission: str | None = None  # split of ``data`` the final models predict into submission.csv
+    jobs: int = 1  # the default of --jobs: trainings side by side on one machine
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def load_recipe(folder: str) -> Recipe:
         source=repo_path(values.get("source")), split=split, prepare=values.get("prepare"),
         class_names=repo_path(values.get("class_names")), members=str(values.get("members", "members.yaml")),
         tta=values.get("tta", "none"), checkpoint=values.get("checkpoint", "last"), final=final,
-        submission=values.get("submission"))
+        submission=values.get("submission"), jobs=_count(values.get("jobs", 1), f"{path}: jobs", 1))
 
 
 def members_path(recipe: Recipe, name: str, flag: str) -> str:
