@@ -94,6 +94,9 @@ def test_every_field_is_named_as_its_flag():
     (["--cutmix", "0.7", "--mixup", "0.5"], "must sum to <= 1"),
     (["--skip-bad-files", "--check-data", "false"], "--skip-bad-files true: needs the scan"),
     (["--mix-off-epochs", "5", "--epochs", "3"], "--mix-off-epochs 5: must not exceed --epochs 3"),
+    (["--online-smoothing", "0.5", "--cutmix", "0.5", "--ricap", "0.5"],
+     "--online-smoothing 0.5: its targets are learnt from the unmixed batches"),
+    (["--online-smoothing", "1"], "--online-smoothing 1: must be in [0, 1)"),
     (["--name", "a/b"], "--name a/b: give a plain folder name"),
 ])
 def test_bad_values_are_refused_naming_the_flag_and_what_is_allowed(argv, message):

@@ -126,7 +126,7 @@ def test_mixing_and_the_stubborn_loop(builtin_cache, tmp_path):
 
 def test_a_stopped_run_resumes_exactly(builtin_cache, tmp_path, monkeypatch):
     common = ["--epochs", "2", "--cutmix", "0.5", "--ricap", "0.3", "--stubborn-classes", "2", "--ema-decay", "0.9",
-              "--lookahead-k", "4", "--output-dir", str(tmp_path)]
+              "--lookahead-k", "4", "--online-smoothing", "0.5", "--output-dir", str(tmp_path)]
     straight = train(config(*common, "--name", "straight"))
 
     original_step = TrainStep.__call__
@@ -157,6 +157,9 @@ def test_a_stopped_run_resumes_exactly(builtin_cache, tmp_path, monkeypatch):
     wb = checkpoint.load(os.path.join(stopped["run_dir"], "last.pt"))
     for key in ("model", "ema"):
         assert all(torch.equal(wa[key][k], wb[key][k]) for k in wa[key]), f"{key} weights differ after resume"
+    # Online label smoothing's targets, learnt in the first epoch from the sums the stop saved mid-way.
+    assert torch.equal(wa["online_labels"]["table"], wb["online_labels"]["table"])
+    assert not torch.equal(wa["online_labels"]["table"], torch.eye(10))
 
 
 def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, tmp_path, monkeypatch):

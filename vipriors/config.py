@@ -310,6 +310,10 @@ class OptimConfig(_Section):
     norm_bias_lr_scale: float = setting(1.0, "the learning rate of normalisation layers' biases, as a multiple of the "
                                              "rest's (airbench trains them faster)", POSITIVE)
     label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy", BELOW_ONE)
+    online_smoothing: float = setting(0.0, "online label smoothing (Zhang et al., 2021): the weight of a second "
+                                           "cross-entropy, to each class's mean predicted distribution over its "
+                                           "correctly classified unmixed training images of the previous epoch "
+                                           "(0: off; the paper: 0.5)", BELOW_ONE)
     init_from: str | None = setting(None, "start from this checkpoint's weights with a fresh schedule (the method's CE "
                                           "-> LS stage)")
     ema_decay: float = setting(0.0, "keep an EMA of the weights with this decay, evaluated alongside (0: off)", BELOW_ONE)
@@ -352,6 +356,11 @@ class TrainConfig:
     def __post_init__(self):
         if self.mix.mix_off_epochs > self.optim.epochs:
             raise ConfigError(f"--mix-off-epochs {self.mix.mix_off_epochs}: must not exceed --epochs {self.optim.epochs}")
+        mixed = self.mix.cutmix + self.mix.ricap + self.mix.mixup + self.mix.cutout
+        if self.optim.online_smoothing and mixed >= 1 - 1e-9:
+            raise ConfigError(f"--online-smoothing {self.optim.online_smoothing:g}: its targets are learnt from the "
+                              "unmixed batches, and --cutmix/--ricap/--mixup/--cutout mix every batch; leave some "
+                              "unmixed (probabilities summing to < 1) or drop --online-smoothing")
 
     def replace(self, section: str, **values) -> "TrainConfig":
         """A copy with ``values`` set in ``section``; checked like any config."""

@@ -1,6 +1,7 @@
 """One optimisation step from a uint8 batch, as the trainer runs it (the training-step
 benchmark runs this same code): the mixing plan and the fused mix op, the forward pass
-under autocast, the mixed-label loss, backward, the step's learning rate, optimiser and EMA."""
+under autocast, the mixed-label loss (with online label smoothing's targets where on),
+backward, the step's learning rate, optimiser and EMA."""
 from __future__ import annotations
 
 import torch
@@ -8,16 +9,21 @@ import torch
 from .. import mixing, ops
 from ..config import MixConfig
 from .losses import mixed_cross_entropy
+from .online_labels import OnlineLabels
 
 
 class TrainStep:
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, mean: torch.Tensor,
                  std: torch.Tensor, mix: MixConfig, amp: torch.dtype | None, memory_format: torch.memory_format,
                  label_smoothing: float = 0.0, lr=None, scaler: torch.amp.GradScaler | None = None,
-                 ema=None, ema_source: torch.nn.Module | None = None):
+                 ema=None, ema_source: torch.nn.Module | None = None, online: OnlineLabels | None = None,
+                 online_weight: float = 0.0):
         """``model`` is what runs (compiled, DDP-wrapped); ``ema_source`` the plain module the EMA follows;
-        ``lr`` maps the steps done to the learning rate of the next (None: the optimiser's own)."""
+        ``lr`` maps the steps done to the learning rate of the next (None: the optimiser's own);
+        ``online``: online label smoothing's targets, blended in with ``online_weight`` and
+        learnt from the unmixed batches."""
         self.model, self.optimizer, self.lr, self.ema = model, optimizer, lr, ema
+        self.online, self.online_weight = online, online_weight
         self.scaler = scaler or torch.amp.GradScaler(enabled=False)
         self.mean, self.std, self.mix, self.amp = mean, std, mix, amp
         self.memory_format, self.label_smoothing = memory_format, label_smoothing
@@ -38,7 +44,10 @@ class TrainStep:
         x, target_index, target_weight = self.inputs(images, labels, mode, stubborn)
         with torch.autocast(images.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
             logits = self.model(x)
-        loss = mixed_cross_entropy(logits, target_index, target_weight, self.label_smoothing)
+        table = self.online.table if self.online is not None else None
+        loss = mixed_cross_entropy(logits, target_index, target_weight, self.label_smoothing, table, self.online_weight)
+        if self.online is not None and mode == "none":
+            self.online.accumulate(logits.detach(), labels)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.lr is not None:

@@ -24,6 +24,7 @@ from ..models import count_parameters, create_model, memory_format, training_opt
 from ..models.whitening import whiten_first_conv
 from . import autos, checkpoint, host_sync
 from .metrics import ClassAccuracy
+from .online_labels import OnlineLabels
 from .run_folder import RunFolder, new_run_path
 from .runlog import progress_bar
 from .schedule import LearningRate, progressive_sizes, scaled_lr
@@ -141,10 +142,12 @@ class Trainer:
         steps_per_epoch = len(self.data.train_batches)
         self.lr = LearningRate(self.peak_lr, round(optim.warmup_epochs * steps_per_epoch), optim.epochs * steps_per_epoch)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+        self.online = OnlineLabels(len(self.classes), self.device) if optim.online_smoothing else None
         self.train_step = TrainStep(
             self.model, self.optimizer, mean=self.mean, std=self.std, mix=self.config.mix, amp=self.amp,
             memory_format=self.memory_format, label_smoothing=optim.label_smoothing, lr=self.lr,
-            scaler=self.scaler, ema=self.ema, ema_source=self.model_core)
+            scaler=self.scaler, ema=self.ema, ema_source=self.model_core, online=self.online,
+            online_weight=optim.online_smoothing)
 
     def _describe(self) -> None:
         config, data = self.config, self.data
@@ -153,6 +156,8 @@ class Trainer:
         if config.optim.lookahead_k:
             extras.append(f"Lookahead k {config.optim.lookahead_k}, alpha {config.optim.lookahead_alpha:g}")
         extras += [f"{self.whitened} whitened first-layer filters"] if self.whitened else []
+        if self.online is not None:
+            extras.append(f"online label smoothing {config.optim.online_smoothing:g}")
         self.run.log.say(
             f"vipriors: {config.model.arch} ({count_parameters(self.model_core) / 1e6:.2f} M params, "
             f"{config.model.memory_format}) on {self.device} x{self.env.world_size}, amp {config.runtime.amp}, "
@@ -175,8 +180,19 @@ class Trainer:
             mine["cuda"] = torch.cuda.get_rng_state(self.device)
         return distributed.gather_objects(mine, self.env)
 
+    def _online_state(self) -> dict | None:
+        """Online label smoothing's table and the epoch's sums so far, over every rank (each
+        rank takes part); rank 0 restores the sums, the others start theirs from zero."""
+        if self.online is None:
+            return None
+        state = self.online.state_dict()
+        for key in ("sums", "counts"):
+            state[key] = distributed.all_reduce_sum(getattr(self.online, key).clone(), self.env).cpu()
+        return state
+
     def _state(self) -> dict:
         rng = self._rng_states()  # every rank takes part in the gather
+        online = self._online_state()
         return {
             "model": self.model_core.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -184,7 +200,7 @@ class Trainer:
             "epoch": self.epoch, "epoch_step": self.epoch_step, "step": self.step, "partial": dict(self.partial),
             "best_top1": self.best_top1, "best_epoch": self.best_epoch, "stubborn": self.stubborn.cpu(),
             "classes": list(self.classes), "class_words": list(self.data.class_words), "config": to_dict(self.config),
-            "rng": rng, "world_size": self.env.world_size,
+            "rng": rng, "world_size": self.env.world_size, "online_labels": online,
         }
 
     def _save(self, improved: bool = False) -> None:
@@ -219,6 +235,11 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         if self.ema and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
+        if self.online is not None and state.get("online_labels") is not None:
+            online = dict(state["online_labels"])
+            if not self.env.is_main:  # the saved sums are every rank's; rank 0 carries them
+                online.update(sums=torch.zeros_like(online["sums"]), counts=torch.zeros_like(online["counts"]))
+            self.online.load_state_dict(online)
         self.epoch, self.epoch_step, self.step = state["epoch"], state["epoch_step"], state["step"]
         self.partial = dict(state["partial"])
         self.best_top1, self.best_epoch = state["best_top1"], state["best_epoch"]
@@ -286,6 +307,8 @@ class Trainer:
                     self._carry(loss_sum, seen)
                 bar.close()
                 return None
+        if self.online is not None:
+            self.online.end_epoch(self.env)
         with host_sync.allowed("the epoch's loss and time, once per epoch"):
             self._sync()
             bar.close()
