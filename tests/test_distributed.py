@@ -12,7 +12,7 @@ import torch
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--arch", "resnet10t", "--log-every", "5", "--image-size", "32", "--epochs", "1", "--batch-size", "32",
-        "--cutmix", "0.5"]
+        "--cutmix", "0.5", "--online-smoothing", "0.5"]
 
 
 def torchrun(script, *args, timeout=300, env=None):
@@ -48,6 +48,9 @@ def test_ranks_stay_identical(two_ranks):
     out, _ = two_ranks
     rank0, rank1 = (torch.load(out / f"rank{r}.pt") for r in (0, 1))
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    # Online label smoothing's targets come from both ranks' images: each rank's alone would differ.
+    table0, table1 = (torch.load(out / f"rank{r}-online.pt") for r in (0, 1))
+    assert torch.equal(table0, table1) and not torch.equal(table0, torch.eye(10))
 
 
 def test_each_validation_image_counts_once_across_ranks(two_ranks):

@@ -1,6 +1,6 @@
 """Run under torchrun by tests/test_distributed.py: trains as scripts/train.py does, then
-saves this rank's weights and where its training stopped, so the test can compare the ranks.
-With VIPRIORS_TEST_SIGTERM="RANK:STEP" that rank alone is sent SIGTERM after that step."""
+saves this rank's weights (and online label smoothing's targets) and where its training
+stopped, so the test can compare the ranks. With VIPRIORS_TEST_SIGTERM="RANK:STEP" that rank alone is sent SIGTERM after that step."""
 import json
 import os
 import signal
@@ -30,6 +30,8 @@ def step_then_signal(self, images, labels, mode, stubborn=None, step=0):
 def fit_then_save(self):
     summary = original_fit(self)
     torch.save(self.model_core.state_dict(), os.path.join(out, f"rank{self.env.rank}.pt"))
+    if self.online is not None:
+        torch.save(self.online.table, os.path.join(out, f"rank{self.env.rank}-online.pt"))
     with open(os.path.join(out, f"rank{self.env.rank}-{'resumed' if resume else 'first'}.json"), "w") as f:
         json.dump({"stopped": summary["stopped"], "epoch": self.epoch, "epoch_step": self.epoch_step}, f)
     return summary
