@@ -1,6 +1,7 @@
 """Run under torchrun by tests/test_distributed.py: trains as scripts/train.py does, then
 saves this rank's weights (and online label smoothing's targets) and where its training
-stopped, so the test can compare the ranks. With VIPRIORS_TEST_SIGTERM="RANK:STEP" that rank alone is sent SIGTERM after that step."""
+stopped, so the test can compare the ranks. With VIPRIORS_TEST_SIGTERM="RANK:STEP" that
+rank alone is sent SIGTERM after that step."""
 import json
 import os
 import signal
