@@ -51,11 +51,14 @@ def test_a_saved_state_restores_the_table_and_the_sums_of_the_epoch_so_far():
     online.accumulate(torch.tensor([[3.0, 0, 0], [0, 2.0, 0]]), torch.tensor([0, 1]))
     online.end_epoch(ONE_PROCESS)
     online.accumulate(torch.tensor([[0, 0, 4.0]]), torch.tensor([2]))
-    state = online.state_dict()
+    state = online.state_dict(ONE_PROCESS)
     online.accumulate(torch.tensor([[0, 0, 4.0]]), torch.tensor([2]))  # the saved state is a copy
     other = OnlineLabels(3, torch.device("cpu"))
-    other.load_state_dict(state)
+    other.load_state_dict(state, ONE_PROCESS)
     assert torch.equal(other.table, state["table"]) and other.counts.tolist() == [0, 0, 1]
+    second_rank = OnlineLabels(3, torch.device("cpu"))  # rank 0 alone carries every rank's saved sums
+    second_rank.load_state_dict(state, DistEnv(1, 2, 1, torch.device("cpu")))
+    assert torch.equal(second_rank.table, state["table"]) and second_rank.counts.sum() == 0
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])

@@ -289,8 +289,13 @@ class MixConfig(_Section):
     # With every image of a class recoloured the same way, the class can become its colour cast.
     sia_prob: float = setting(1.0, "probability that a stubborn-class image gets SIA (the method: 1)", PROBABILITY)
 
+    @property
+    def mixed_share(self) -> float:
+        """The probability that a batch is mixed (CutMix, RICAP, Mixup or Cutout)."""
+        return self.cutmix + self.ricap + self.mixup + self.cutout
+
     def check(self):
-        if self.cutmix + self.ricap + self.mixup + self.cutout > 1 + 1e-9:
+        if self.mixed_share > 1 + 1e-9:
             raise ConfigError(f"--cutmix {self.cutmix:g} --ricap {self.ricap:g} --mixup {self.mixup:g} --cutout "
                               f"{self.cutout:g}: per-batch probabilities of the mixing modes must sum to <= 1")
         if any(lo > hi for lo, hi in zip(self.sia_shift_low, self.sia_shift_high)):
@@ -356,8 +361,7 @@ class TrainConfig:
     def __post_init__(self):
         if self.mix.mix_off_epochs > self.optim.epochs:
             raise ConfigError(f"--mix-off-epochs {self.mix.mix_off_epochs}: must not exceed --epochs {self.optim.epochs}")
-        mixed = self.mix.cutmix + self.mix.ricap + self.mix.mixup + self.mix.cutout
-        if self.optim.online_smoothing and mixed >= 1 - 1e-9:
+        if self.optim.online_smoothing and self.mix.mixed_share >= 1 - 1e-9:
             raise ConfigError(f"--online-smoothing {self.optim.online_smoothing:g}: its targets are learnt from the "
                               "unmixed batches, and --cutmix/--ricap/--mixup/--cutout mix every batch; leave some "
                               "unmixed (probabilities summing to < 1) or drop --online-smoothing")

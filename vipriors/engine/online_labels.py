@@ -44,11 +44,18 @@ class OnlineLabels:
         self.sums.zero_()
         self.counts.zero_()
 
-    def state_dict(self) -> dict:
-        return {"table": self.table.cpu().clone(), "sums": self.sums.cpu().clone(), "counts": self.counts.cpu().clone()}
+    def state_dict(self, env: distributed.DistEnv) -> dict:
+        """The table and the epoch's sums so far over every rank (each rank takes part), as copies."""
+        sums, counts = (distributed.all_reduce_sum(t.clone(), env).cpu() for t in (self.sums, self.counts))
+        return {"table": self.table.cpu().clone(), "sums": sums, "counts": counts}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, env: distributed.DistEnv) -> None:
+        """Rank 0 takes the saved sums (every rank's), the others start theirs from zero, so the
+        epoch's sum over the ranks is what it would have been without the stop."""
         device = self.table.device
         self.table = state["table"].to(device)
         self.sums = state["sums"].to(device)
         self.counts = state["counts"].to(device)
+        if not env.is_main:
+            self.sums.zero_()
+            self.counts.zero_()

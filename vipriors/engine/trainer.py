@@ -180,19 +180,9 @@ class Trainer:
             mine["cuda"] = torch.cuda.get_rng_state(self.device)
         return distributed.gather_objects(mine, self.env)
 
-    def _online_state(self) -> dict | None:
-        """Online label smoothing's table and the epoch's sums so far, over every rank (each
-        rank takes part); rank 0 restores the sums, the others start theirs from zero."""
-        if self.online is None:
-            return None
-        state = self.online.state_dict()
-        for key in ("sums", "counts"):
-            state[key] = distributed.all_reduce_sum(getattr(self.online, key).clone(), self.env).cpu()
-        return state
-
     def _state(self) -> dict:
         rng = self._rng_states()  # every rank takes part in the gather
-        online = self._online_state()
+        online = self.online.state_dict(self.env) if self.online is not None else None  # every rank takes part
         return {
             "model": self.model_core.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -236,10 +226,7 @@ class Trainer:
         if self.ema and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
         if self.online is not None and state.get("online_labels") is not None:
-            online = dict(state["online_labels"])
-            if not self.env.is_main:  # the saved sums are every rank's; rank 0 carries them
-                online.update(sums=torch.zeros_like(online["sums"]), counts=torch.zeros_like(online["counts"]))
-            self.online.load_state_dict(online)
+            self.online.load_state_dict(state["online_labels"], self.env)
         self.epoch, self.epoch_step, self.step = state["epoch"], state["epoch_step"], state["step"]
         self.partial = dict(state["partial"])
         self.best_top1, self.best_epoch = state["best_top1"], state["best_epoch"]
