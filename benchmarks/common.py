@@ -94,3 +94,26 @@ def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device visible to torch")
     return torch.device(name)
+
+
+def cpu_training_step(arch: str, batch: int, size: int, classes: int, cpu_grads: bool = True):
+    """A call of the result is one step of the trainer's TrainStep on the CPU (bf16, channels_last,
+    label smoothing 0.1, no mixing) on one fixed uint8 batch; ``cpu_grads`` swaps the model's
+    layers as the trainer does on a CPU."""
+    from vipriors import ops
+    from vipriors.config import MixConfig
+    from vipriors.engine.step import TrainStep
+    from vipriors.models import create_model
+    from vipriors.models.cpu_grads import use_cpu_grads
+
+    torch.manual_seed(0)
+    model = create_model(arch, classes).to(memory_format=torch.channels_last).train()
+    if cpu_grads:
+        use_cpu_grads(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    step = TrainStep(model, optimizer, mean=torch.tensor(ops.IMAGENET_MEAN), std=torch.tensor(ops.IMAGENET_STD),
+                     mix=MixConfig(cutmix=0.0), amp=torch.bfloat16, memory_format=torch.channels_last,
+                     label_smoothing=0.1)
+    images = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8)
+    labels = torch.randint(0, classes, (batch,))
+    return lambda: step(images, labels, "none")

@@ -4,10 +4,11 @@ training step alone, all on the same network, batch and images; prints JSON (not
     python benchmarks/epoch.py --data data/tiny200-50 --arch resnet9s_cifar --size 32 --batch 64
 
 Measured, in one run, one after the other:
-  step     ``vipriors.engine.step.TrainStep`` on one fixed uint8 batch: the floor an epoch can reach;
+  step     ``vipriors.engine.step.TrainStep`` on one fixed uint8 batch, the model's layers
+           swapped for the CPU's backward passes as the trainer does: the floor an epoch can reach;
   plain    a plain loop over a uint8 tensor of the decoded images (the peer below: per-batch
-           pad-and-crop offset, per-image flip, float normalisation, the same model, optimiser,
-           label smoothing, bf16 autocast and channels_last);
+           pad-and-crop offset, per-image flip, float normalisation, the same architecture as
+           torch builds it, optimiser, label smoothing, bf16 autocast and channels_last);
   ours     ``scripts/train.py`` itself (in-memory path), one epoch at each size of the
            progressive schedule, images/s as its log reports it (data, mixing, logging included),
            and once more on ``--data synthetic`` (the loop without any data path);
@@ -28,13 +29,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import emit, environment  # noqa: E402
+from common import cpu_training_step, emit, environment  # noqa: E402
 
 from vipriors import config as cfg  # noqa: E402
 from vipriors import ops  # noqa: E402
-from vipriors.config import MixConfig  # noqa: E402
 from vipriors.engine.schedule import progressive_sizes  # noqa: E402
-from vipriors.engine.step import TrainStep  # noqa: E402
 from vipriors.engine.trainer import train  # noqa: E402
 from vipriors.models import create_model  # noqa: E402
 
@@ -68,19 +67,13 @@ def plain_epoch(images: torch.Tensor, labels: torch.Tensor, arch: str, batch: in
 
 
 def step_alone(arch: str, batch: int, size: int, classes: int, steps: int) -> float:
-    torch.manual_seed(0)
-    model = create_model(arch, classes).to(memory_format=torch.channels_last).train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    step = TrainStep(model, opt, mean=torch.tensor(ops.IMAGENET_MEAN), std=torch.tensor(ops.IMAGENET_STD),
-                     mix=MixConfig(cutmix=0.0), amp=torch.bfloat16, memory_format=torch.channels_last,
-                     label_smoothing=0.1)
-    images = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8)
-    labels = torch.randint(0, classes, (batch,))
+    """Images/s of the trainer's step on one fixed batch, its model prepared as the trainer does on a CPU."""
+    step = cpu_training_step(arch, batch, size, classes)
     for _ in range(2):
-        step(images, labels, "none")
+        step()
     start = time.perf_counter()
     for _ in range(steps):
-        step(images, labels, "none")
+        step()
     return steps * batch / (time.perf_counter() - start)
 
 

@@ -12,9 +12,12 @@ A variant is a comma-free name built from parts joined by "+":
                            (vipriors.engine.step.TrainStep: CutMix plan + fused mix op +
                            mixed-label loss) on a uint8 batch; or the timm path (float
                            conversion, normalisation, timm Mixup CutMix per element)
+  cpugrads                 optional fifth part: the model's layers swapped for the CPU's
+                           backward passes (vipriors.models.cpu_grads), as the trainer does
+                           on a CPU
 Shorthands: "plain" = eager+nchw+bf16+timm (what a timm user runs), "ours" = compiled +
-the model's memory format + bf16 + mix. The first steps (compilation, warm-up) are not
-timed; each run times --steps steps; the median of --runs runs is reported. FLOPs per image
+the model's memory format + bf16 + mix (+ cpugrads on a CPU). The first steps (compilation,
+warm-up) are not timed; each run times --steps steps; the median of --runs runs is reported. FLOPs per image
 are counted with torch.utils.flop_counter (forward + backward), giving achieved TFLOP/s and,
 on a GPU with a known peak, model FLOPs utilisation.
 """
@@ -34,6 +37,7 @@ from vipriors import ops  # noqa: E402
 from vipriors.config import MixConfig  # noqa: E402
 from vipriors.engine.step import TrainStep  # noqa: E402
 from vipriors.models import create_model, preferred_memory_format  # noqa: E402
+from vipriors.models.cpu_grads import use_cpu_grads  # noqa: E402
 
 # Dense bf16 tensor-core peaks (TFLOP/s) for model FLOPs utilisation.
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0, "RTX 3090": 71.0}
@@ -44,13 +48,13 @@ def parse_variant(name: str, arch: str, device: torch.device) -> dict:
         name = "eager+nchw+bf16+timm"
     elif name == "ours":
         fmt = "cl" if preferred_memory_format(arch, device.type) == "channels_last" else "nchw"
-        name = f"compiled+{fmt}+bf16+mix"
+        name = f"compiled+{fmt}+bf16+mix" + ("+cpugrads" if device.type == "cpu" else "")
     parts = set(name.split("+"))
-    known = {"eager", "compiled", "nchw", "cl", "bf16", "fp32", "model", "mix", "timm"}
-    if parts - known or len(parts) != 4:
+    known = {"eager", "compiled", "nchw", "cl", "bf16", "fp32", "model", "mix", "timm", "cpugrads"}
+    if parts - known or len(parts - {"cpugrads"}) != 4:
         raise SystemExit(f"--variants: cannot read {name!r}; use parts {sorted(known)} joined by '+', or plain/ours")
     return {"name": name, "compiled": "compiled" in parts, "channels_last": "cl" in parts,
-            "amp": torch.bfloat16 if "bf16" in parts else None,
+            "amp": torch.bfloat16 if "bf16" in parts else None, "cpu_grads": "cpugrads" in parts,
             "feed": "mix" if "mix" in parts else "timm" if "timm" in parts else "model"}
 
 
@@ -69,6 +73,8 @@ def measure(arch: str, variant: dict, args, device: torch.device) -> dict:
     B, S, C = args.batch, args.size, args.classes
     fmt = torch.channels_last if variant["channels_last"] else torch.contiguous_format
     model = create_model(arch, num_classes=C).to(device, memory_format=fmt)
+    if variant["cpu_grads"]:
+        use_cpu_grads(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     run = torch.compile(model) if variant["compiled"] else model
     images = torch.randint(0, 256, (B, S, S, 3), dtype=torch.uint8, device=device)

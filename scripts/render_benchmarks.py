@@ -3,7 +3,7 @@
     python scripts/render_benchmarks.py benchmarks/results/cpu [more result folders] [--readme README.md]
 
 Each folder holds the JSON files the benchmarks wrote (mix.json, train_step*.json,
-pipeline.json, epoch.json) on one machine; every table names that machine. With --readme, the text
+pipeline.json, epoch.json, cpu_grads.json) on one machine; every table names that machine. With --readme, the text
 between <!-- performance:start --> and <!-- performance:end --> is replaced.
 """
 import argparse
@@ -88,6 +88,23 @@ def epoch_table(doc: dict) -> list[str]:
     return lines
 
 
+def cpu_grads_table(doc: dict) -> list[str]:
+    w = doc["workload"]
+    lines = [f"**CPU weight gradient** (vipriors.models.cpu_grads; {w['arch']}, {w['size']} px, batch {w['batch']}, "
+             f"bf16, channels_last, one convolution shape a row) on {machine(doc['environment'])}:", "",
+             "| layer | forward | weight gradient, oneDNN | patch product | used |", "|---|---|---|---|---|"]
+    for r in doc["results"]:
+        if "onednn_ms" in r:
+            lines.append(f"| {r['name'].replace(' weight grad', '')} | {r['forward_ms']:.2f} ms | {r['onednn_ms']:.2f} ms "
+                         f"| {r['product_ms']:.2f} ms ({r['speedup']:.2f}x) | "
+                         f"{'product' if r['uses_patch_product'] else 'oneDNN'} |")
+    steps = {r["name"]: r["images_per_sec"] for r in doc["results"] if "images_per_sec" in r}
+    torch_rate, ours_rate = steps["training step, torch's layers"], steps["training step, use_cpu_grads"]
+    lines += ["", f"The training step: {torch_rate:.0f} images/s with torch's layers, {ours_rate:.0f} with ours "
+                  f"({doc['comparisons'][0]['ratio']:.2f}x)."]
+    return lines
+
+
 def train_plot(doc: dict, path: str) -> None:
     """Grouped bars: images/sec of the plain path and ours, per architecture."""
     rows = {}
@@ -132,6 +149,8 @@ def render(folder: str) -> list[str]:
             lines += pipeline_table(doc) + [""]
         elif kind == "epoch":
             lines += epoch_table(doc) + [""]
+        elif kind == "cpu_grads":
+            lines += cpu_grads_table(doc) + [""]
     return lines
 
 

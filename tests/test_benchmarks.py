@@ -30,7 +30,8 @@ def test_mix_benchmark_measures_ours_and_the_peers():
 
 def test_train_step_benchmark_counts_flops_and_compares_to_the_plain_path():
     doc = run("train_step.py", "--archs", "pyramidnet56_a48_cifar", "--size", "16", "--batch", "4", "--classes", "10",
-              "--variants", "plain,eager+cl+bf16+mix", "--runs", "1", "--steps", "1", "--warmup", "1")
+              "--variants", "plain,eager+cl+bf16+mix,eager+cl+bf16+mix+cpugrads", "--runs", "1", "--steps", "1",
+              "--warmup", "1")
     assert doc["workload"]["flops_per_image_fwd_bwd"]["pyramidnet56_a48_cifar"] > 0
     flops = doc["workload"]["flops_per_image_fwd_bwd"]["pyramidnet56_a48_cifar"]
     for r in doc["results"]:
@@ -39,6 +40,22 @@ def test_train_step_benchmark_counts_flops_and_compares_to_the_plain_path():
     comparison = doc["comparisons"][0]
     assert comparison["baseline"] == "eager+nchw+bf16+timm"
     assert comparison["speedup"] == pytest.approx(rates[comparison["variant"]] / rates["eager+nchw+bf16+timm"], abs=0.001)
+
+
+def test_cpu_grads_benchmark_times_each_layer_and_the_step_both_ways():
+    doc = run("cpu_grads.py", "--arch", "resnet9s_cifar", "--size", "16", "--batch", "4", "--classes", "10",
+              "--rounds", "1", "--repeat", "1")
+    assert doc["benchmark"] == "cpu_grads"
+    names = [r["name"] for r in doc["results"]]
+    # resnet9s at 16 px: its convolutions at 16, 8, 4 and 2 px, each distinct shape once.
+    assert names.count("conv 256->256 2x2 weight grad") == 1 and "conv 32->64 16x16 weight grad" in names
+    for r in doc["results"]:
+        if "onednn_ms" in r:
+            assert r["speedup"] == pytest.approx(r["onednn_ms"] / r["product_ms"], rel=0.01), r
+            assert r["uses_patch_product"] == (r["positions"] <= doc["workload"]["patch_product_max_positions"])
+    rates = {r["name"]: r["images_per_sec"] for r in doc["results"] if "images_per_sec" in r}
+    assert doc["comparisons"][0]["ratio"] == pytest.approx(
+        rates["training step, use_cpu_grads"] / rates["training step, torch's layers"], abs=0.002)
 
 
 def test_pipeline_benchmark_measures_ours_and_timm():

@@ -259,6 +259,9 @@ class ModelConfig(_Section):
                 "vipriors.models.CONTIGUOUS_PREFERRED)")
     drop_rate: float = setting(0.0, "dropout before the classifier, as a probability (timm's drop_rate; 0: none)",
                                BELOW_ONE)
+    cpu_grads: Literal["auto", "on", "off"] = setting(
+        "auto", "the weight gradient of stride-1 convolutions on small maps as one matrix product, torch's result "
+                "faster on a CPU (vipriors.models.cpu_grads; auto: on when training on the CPU)")
 
 
 @dataclass(frozen=True)

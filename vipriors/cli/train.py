@@ -31,7 +31,10 @@ def configure(args: argparse.Namespace) -> tuple[cfg.TrainConfig, str | None]:
                 f"--resume {args.resume}: its checkpoint is format {written}, this vipriors resumes formats "
                 f"{' and '.join(map(str, checkpoint.RESUMABLE))} only, so it would not continue with the settings it "
                 f"ran with. Start a new run from its weights with --init-from {os.path.join(args.resume, 'best.pt')}")
-    return cfg.resolve(cfg.cli_overrides(args), saved=cfg.load_yaml(saved, what=f"--resume {args.resume}:")), args.resume
+    settings = cfg.load_yaml(saved, what=f"--resume {args.resume}:")
+    # A saved configuration without the key trained with torch's own backward passes, and resumes with them.
+    settings.setdefault("model", {}).setdefault("cpu_grads", "off")
+    return cfg.resolve(cfg.cli_overrides(args), saved=settings), args.resume
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,6 @@
 """A configuration made concrete for this machine, before anything is built.
 
-Every "auto" (device, amp, compile, memory format, training resize) becomes the value this
+Every "auto" (device, amp, compile, memory format, CPU gradients, training resize) becomes the value this
 machine runs, and everything that needs the machine or the file system to check (a GPU for
 --device cuda, the architecture's name, the files a flag names) is checked. The result is
 the configuration the run saves, so a resume, here or elsewhere, runs the same settings
@@ -43,6 +43,14 @@ def memory_format_for(requested: str, arch: str, device: str) -> str:
     """"channels_last" or "contiguous" for --memory-format ``requested`` (auto: the preset of
     vipriors.models.CONTIGUOUS_PREFERRED)."""
     return preferred_memory_format(arch, device) if requested == "auto" else requested
+
+
+def cpu_grads_for(requested: str, device: str) -> str:
+    """"on" or "off" for --cpu-grads ``requested`` on ``device`` (auto: on for the CPU)."""
+    if requested == "on" and device != "cpu":
+        raise ConfigError(f"--cpu-grads on: the run trains on {device}, whose own backward passes are the fast ones; "
+                          f"use --cpu-grads auto or off")
+    return "on" if requested == "on" or (requested == "auto" and device == "cpu") else "off"
 
 
 def autocast_dtype(amp: str) -> torch.dtype | None:
@@ -138,7 +146,8 @@ def resolve(config: TrainConfig) -> TrainConfig:
                             compile="on" if compile_on else "off")
     _check_compiled_sizes(config)
     model = config.model
-    config = config.replace("model", memory_format=memory_format_for(model.memory_format, model.arch, device))
+    config = config.replace("model", memory_format=memory_format_for(model.memory_format, model.arch, device),
+                            cpu_grads=cpu_grads_for(model.cpu_grads, device))
     # --data synthetic builds no pipeline (and imports no DALI): its resize is never run.
     resize = "dali" if is_synthetic(config.data.root) else resolve_resize(config.augment.train_resize, device == "cuda")
     config = config.replace("augment", train_resize=resize)

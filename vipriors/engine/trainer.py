@@ -21,6 +21,7 @@ from ..data.dataset import TrainingData
 from ..data.stubborn_file import worst_first
 from ..errors import UserError
 from ..models import count_parameters, create_model, memory_format, training_options
+from ..models.cpu_grads import use_cpu_grads
 from ..models.whitening import whiten_first_conv
 from . import autos, checkpoint, host_sync
 from .metrics import ClassAccuracy
@@ -102,6 +103,7 @@ class Trainer:
         self.std = ops.channel_constants(config.data.std, self.device, "--std", positive=True)
         model = create_model(config.model.arch, len(self.classes), **training_options(config.model.drop_rate))
         model = model.to(self.device, memory_format=self.memory_format)
+        self.cpu_grad_layers = use_cpu_grads(model) if config.model.cpu_grads == "on" else 0
         self.whitened = 0
         if config.model.whiten_init and not self.run.resuming and not config.optim.init_from:
             self._whiten(model)
@@ -156,6 +158,7 @@ class Trainer:
         if config.optim.lookahead_k:
             extras.append(f"Lookahead k {config.optim.lookahead_k}, alpha {config.optim.lookahead_alpha:g}")
         extras += [f"{self.whitened} whitened first-layer filters"] if self.whitened else []
+        extras += [f"CPU gradients in {self.cpu_grad_layers} layers"] if self.cpu_grad_layers else []
         if self.online is not None:
             extras.append(f"online label smoothing {config.optim.online_smoothing:g}")
         self.run.log.say(
