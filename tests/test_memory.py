@@ -1,6 +1,7 @@
 """The in-memory path (vipriors.data.memory): the decoded pixels are the file pipeline's, the
 same crop and flip give the same batch either way, epochs are reproducible and resumable
-mid-way, shards cover every image once, alternating flips alternate, small sizes resize."""
+mid-way, shards cover every image once, alternating flips alternate, small sizes resize;
+with rotation, blur or a policy, DALI gets those crops and flips and keeps all of that."""
 import dataclasses
 import os
 
@@ -14,7 +15,8 @@ from vipriors import config as cfg
 from vipriors.config import AugmentConfig
 from vipriors.data import folder, memory
 from vipriors.data.dali_plugin import resolve_resize
-from vipriors.data.loader import TrainBatches, decoded_eval_images, decoded_train_images, eval_loader
+from vipriors.data.loader import (CroppedBatchesThroughDali, TrainBatches, decoded_eval_images, decoded_train_images,
+                                  eval_loader)
 from vipriors.data.shard import Shard
 from vipriors.engine import autos
 
@@ -120,6 +122,46 @@ def test_alternating_flips_flip_each_image_every_other_epoch(tmp_path):
                                     seed=0).draws(1)[1].any()
 
 
+def through_dali(samples, augment, **kwargs):
+    decoded = decoded_train_images(samples, image_size=12, augment=PAD_FLIP, threads=1)
+    cropped = memory.MemoryBatches(decoded, samples.labels, batch_size=3, augment=augment, device=CPU, seed=1,
+                                   shard=kwargs.get("shard", Shard()))
+    return cropped, CroppedBatchesThroughDali(cropped, augment=augment, device=CPU, threads=1, seed=1, **kwargs)
+
+
+@pytest.mark.parametrize("runs", [dict(pipeline_batch=0, pipelines=1), dict(pipeline_batch=7, pipelines=1),
+                                  dict(pipeline_batch=6, pipelines=2)])
+def test_dali_after_the_crops_gets_the_crops_and_flips_of_the_in_memory_path(tmp_path, runs):
+    samples = noise_dataset(tmp_path, per_class=8)  # 16 images: 5 batches of 3
+    nearly_none = dataclasses.replace(PAD_FLIP, blur_prob=1.0, blur_sigma=(0.01, 0.011))  # a blur that moves no pixel
+    cropped, through = through_dali(samples, nearly_none, **runs)
+    assert len(through) == len(cropped) == 5
+    for epoch in (0, 1):
+        for (a, la), (b, lb) in zip(cropped.epoch(epoch), through.epoch(epoch), strict=True):
+            assert torch.equal(a, b) and torch.equal(la, lb)
+
+
+def test_a_policy_after_the_crops_is_reproducible_resumable_and_sharded(tmp_path):
+    samples = noise_dataset(tmp_path, per_class=8)
+    policy = dataclasses.replace(PAD_FLIP, auto_augment="randaugment", randaugment_n=2, randaugment_m=20)
+    cropped, through = through_dali(samples, policy, pipeline_batch=6, pipelines=2)
+    first = batches(through, 0)
+    assert len(first) == 5 and first[0][0].shape == (3, 12, 12, 3) and first[0][0].dtype == torch.uint8
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, batches(through, 0))), "the same epoch twice"
+    resumed = batches(through, 0, skip=3)
+    assert len(resumed) == 2 and all(torch.equal(a[0], b[0]) for a, b in zip(first[3:], resumed))
+    plain = batches(cropped, 0)
+    assert [b[1].tolist() for b in first] == [b[1].tolist() for b in plain]
+    assert any(not torch.equal(a[0], b[0]) for a, b in zip(first, plain)), "the policy changed some images"
+    assert not torch.equal(first[0][0], batches(through, 1)[0][0]), "each epoch draws anew"
+    small = batches(through, 0, image_size=8)
+    assert small[0][0].shape == (3, 8, 8, 3)
+    # Two ranks: each rank's batches hold the labels of the in-memory path's shard.
+    for rank in range(2):
+        cropped_r, through_r = through_dali(samples, policy, shard=Shard(rank, 2), pipeline_batch=3)
+        assert [b[1].tolist() for b in batches(through_r, 0)] == [b[1].tolist() for b in batches(cropped_r, 0)]
+
+
 def test_small_sizes_are_the_antialiased_resize_of_the_full_size_batch(tmp_path):
     samples = noise_dataset(tmp_path)
     decoded = decoded_train_images(samples, image_size=12, augment=PAD_FLIP, threads=1)
@@ -142,9 +184,14 @@ def test_in_memory_auto_follows_the_augmentation_and_the_budget(tmp_path):
     assert resolved(*light).data.in_memory == "on"
     assert resolved(*light, "--in-memory-budget", "1e-6").data.in_memory == "off"  # 24 images of 16 px: 18 kB
     assert resolved(*light, "--in-memory", "off").data.in_memory == "off"
-    assert resolved(*light, "--rotate-prob", "0.5").data.in_memory == "off"
-    with pytest.raises(cfg.ConfigError, match="--in-memory on: --auto-augment runs in DALI's graph"):
-        resolved(*light, "--in-memory", "on", "--auto-augment", "trivialaugment")
+    # Rotation, blur and the policies run in DALI on the cropped batches; the random-resized crop reads the files.
+    assert resolved(*light, "--rotate-prob", "0.5", "--auto-augment", "trivialaugment").data.in_memory == "on"
+    assert resolved(*light, "--pad-crop", "0").data.in_memory == "off"
+    with pytest.raises(cfg.ConfigError, match=r"--in-memory on: the random-resized crop \(--pad-crop 0\) reads"):
+        resolved(*light, "--in-memory", "on", "--pad-crop", "0")
+    assert resolved(*light, "--flip-order", "alternate", "--auto-augment", "randaugment").data.in_memory == "on"
+    with pytest.raises(cfg.ConfigError, match="--flip-order alternate: needs the in-memory path"):
+        resolved(*light, "--pad-crop", "0", "--flip-order", "alternate")
     with pytest.raises(cfg.ConfigError, match="--flip-order alternate: needs the in-memory path"):
         resolved(*light, "--in-memory", "off", "--flip-order", "alternate")
     with pytest.raises(cfg.ConfigError, match="raise --in-memory-budget"):

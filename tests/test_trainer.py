@@ -162,11 +162,13 @@ def test_a_stopped_run_resumes_exactly(builtin_cache, tmp_path, monkeypatch):
     assert not torch.equal(wa["online_labels"]["table"], torch.eye(10))
 
 
-def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, tmp_path, monkeypatch):
+@pytest.mark.parametrize("policy", [[], ["--auto-augment", "randaugment", "--data-pipelines", "2"]],
+                         ids=["crops-and-flips", "randaugment-in-dali"])
+def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, tmp_path, monkeypatch, policy):
     # resnet9s_cifar: resnet10t's 1 x 1 feature maps meet a oneDNN bf16 fault on a change of size (see DESIGN.md).
     common = ["--arch", "resnet9s_cifar", "--epochs", "3", "--pad-crop", "4", "--flip-order", "alternate",
-              "--progressive-min-size", "16",
-              "--progressive-ramp", "0,1", "--label-smoothing", "0.1", "--output-dir", str(tmp_path)]
+              "--progressive-min-size", "16", "--in-memory", "on",
+              "--progressive-ramp", "0,1", "--label-smoothing", "0.1", "--output-dir", str(tmp_path)] + policy
     straight = train(config(*common, "--name", "straight"))
     logged = epochs_logged(straight["run_dir"])
     assert [e["image_size"] for e in logged] == [16, 24, 32]

@@ -180,9 +180,9 @@ class DataConfig(_Section):
                                      "second one keeps the CPU busy while the other waits inside AutoAugment's conditional "
                                      "operators)", COUNT)
     in_memory: Literal["auto", "on", "off"] = setting(
-        "auto", "decode every image once and augment each epoch from the decoded pixels in host memory (pad-and-crop "
-                "and flips only): on | off | auto (on where the augmentation allows it and the decoded train + val "
-                "sets fit --in-memory-budget)")
+        "auto", "decode every image once and augment each epoch from the decoded pixels in host memory (with "
+                "pad-and-crop; rotation, blur and the policies then run in DALI on the cropped batches): on | off | "
+                "auto (on where the augmentation allows it and the decoded train + val sets fit --in-memory-budget)")
     in_memory_budget: float = setting(8.0, "GB of decoded pixels (train + val, per process) --in-memory auto keeps in "
                                            "host memory", POSITIVE)
     progressive_min_size: int = setting(0, "progressive resizing: train the first epochs at this size, rising to "

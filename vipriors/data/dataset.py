@@ -102,7 +102,7 @@ def prepare(config: TrainConfig, env: distributed.DistEnv) -> TrainingData:
 def _in_memory(config: TrainConfig, train: folder.Samples, val: folder.Samples, env: distributed.DistEnv, shard: Shard):
     """The training batches and evaluation loader from images decoded once (vipriors.data.memory)."""
     from . import memory
-    from .loader import decoded_eval_images, decoded_train_images  # imports DALI
+    from .loader import CroppedBatchesThroughDali, decoded_eval_images, decoded_train_images  # imports DALI
 
     data = config.data
     train_images = decoded_train_images(train, image_size=data.image_size, augment=config.augment,
@@ -110,6 +110,10 @@ def _in_memory(config: TrainConfig, train: folder.Samples, val: folder.Samples, 
     val_images = decoded_eval_images(val, image_size=data.image_size, crop_pct=data.crop_pct, threads=data.data_threads)
     batches = memory.MemoryBatches(train_images, train.labels, batch_size=data.batch_size, augment=config.augment,
                                    device=env.device, seed=config.runtime.seed, shard=shard)
+    if memory.needs_dali(config.augment):
+        batches = CroppedBatchesThroughDali(batches, augment=config.augment, device=env.device,
+                                            threads=data.data_threads, seed=config.runtime.seed, shard=shard,
+                                            pipeline_batch=data.pipeline_batch, pipelines=data.data_pipelines)
     return batches, memory.MemoryEval(val_images, val.labels, batch_size=data.batch_size, device=env.device, shard=shard)
 
 

@@ -6,12 +6,13 @@ reader's padding, so across ranks every image is seen exactly once.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import torch
 
 from .folder import Samples
-from .pipeline import READER_NAME, AugmentConfig, Shard, decode_pipeline, eval_pipeline, train_pipeline
+from .pipeline import READER_NAME, AugmentConfig, Shard, cropped_pipeline, decode_pipeline, eval_pipeline, train_pipeline
 from .shard import epoch_order
 
 
@@ -138,6 +139,88 @@ def _whole_batches(runs, size: int):
             yield images[s:s + size], labels[s:s + size]
         if end < images.shape[0]:
             held, held_count = [(images[end:], labels[end:])], images.shape[0] - end
+
+
+class CroppedBatchesThroughDali:
+    """The in-memory path with rotation, blur or a policy: the crops and flips of the decoded
+    pixels (``cropped``, a vipriors.data.memory.MemoryBatches) run through the rest of the
+    file pipeline's graph, so nothing is decoded again each epoch.
+
+    Each epoch gets its own pipelines and seeds (from the run's seed, the epoch and the
+    rank), fed the epoch's cropped batches from its first step: a run resumed mid-epoch
+    drops the outputs it already trained on and sees the batches it would have seen. As in
+    TrainBatches, DALI prepares ``pipeline_batch`` images per run (whole training batches)
+    and ``pipelines`` pipelines, sharing the threads, take the runs in turn.
+    """
+
+    def __init__(self, cropped, *, augment: AugmentConfig, device: torch.device, threads: int, seed: int,
+                 shard: Shard = Shard(), pipeline_batch: int = 0, pipelines: int = 1):
+        self.cropped, self.augment, self.device, self.threads = cropped, augment, device, threads
+        self.seed, self.shard = seed, shard
+        self.batches_per_run = max(1, -(-pipeline_batch // cropped.batch_size))
+        self.pipelines = max(1, min(pipelines, -(-len(cropped) // self.batches_per_run)))
+
+    def __len__(self) -> int:
+        return len(self.cropped)
+
+    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None):
+        """Yields the batches of ``epoch`` at ``image_size`` (default: the decoded size), from step ``skip`` on."""
+        from .memory import resize
+
+        size = image_size or self.cropped.size
+        steps, per_run = len(self.cropped), self.batches_per_run
+        runs = [list(range(start, min(start + per_run, steps))) for start in range(0, steps, per_run)]
+        pipes, pending = [], []
+        for k in range(self.pipelines):
+            mine = [step for run in runs[k::self.pipelines] for step in run]
+            labels: collections.deque = collections.deque()
+            source = _run_source(self.cropped.host_epoch(epoch, steps=mine), per_run, size, labels, resize)
+            threads = max(1, self.threads // self.pipelines + (k < self.threads % self.pipelines))
+            dali_seed = self.seed * 1_000_003 + epoch * 1009 + self.shard.index * self.pipelines + k
+            kwargs, on_gpu = _pipeline_kwargs(self.cropped.batch_size * per_run, threads, self.device, dali_seed)
+            pipe = cropped_pipeline(source, size, self.augment, on_gpu, **kwargs)
+            pipe.build()
+            pipes.append(pipe)
+            pending.append(labels)
+        step = 0
+        for index in range(len(runs)):
+            k = index % self.pipelines
+            (images,) = pipes[k].run()
+            images = _to_torch(images, self.device)
+            labels = pending[k].popleft().to(self.device, non_blocking=True)
+            for start in range(0, len(images), self.cropped.batch_size):
+                if step >= skip:
+                    yield images[start:start + self.cropped.batch_size], labels[start:start + self.cropped.batch_size]
+                step += 1
+
+
+def _run_source(batches, per_run: int, size: int, labels: collections.deque, resize):
+    """DALI's source: ``batches`` (host images and labels) joined ``per_run`` at a time and
+    resized to ``size``; each run's labels are queued for the loop that takes its output."""
+    held = []
+    for batch in batches:
+        held.append(batch)
+        if len(held) == per_run:
+            yield _joined(held, size, labels, resize)
+            held = []
+    if held:
+        yield _joined(held, size, labels, resize)
+
+
+def _joined(held, size: int, labels: collections.deque, resize):
+    labels.append(torch.cat([batch_labels for _, batch_labels in held]))
+    return resize(torch.cat([images for images, _ in held]), size).numpy()
+
+
+def _to_torch(images, device: torch.device) -> torch.Tensor:
+    """A DALI batch of same-shaped images as one torch tensor on ``device`` (a copy: DALI reuses its buffers)."""
+    from nvidia.dali.plugin.pytorch import feed_ndarray
+
+    dense = images.as_tensor()
+    out = torch.empty(dense.shape(), dtype=torch.uint8,
+                      device=device if hasattr(images, "as_cpu") else torch.device("cpu"))
+    feed_ndarray(dense, out)
+    return out.to(device, non_blocking=True)
 
 
 DECODE_BATCH = 256  # images per DALI run when a set is decoded once

@@ -3,8 +3,9 @@
 A data-efficient dataset is small: Tiny-200's 20,000 images at 32 px are 60 MB decoded. The
 file pipeline decodes and resizes every image again each epoch; here DALI decodes and
 resizes each image once (the same operators, so the pixels are the file pipeline's), and
-every epoch's pad-and-crop and flip run as one gather over the uint8 batch on the training
-device, which costs nothing next to the training step.
+every epoch's pad-and-crop and flip run as one gather over the uint8 batch, which costs
+nothing next to the training step. Rotation, blur and the policies, where asked for, then
+run in DALI's graph on those batches (vipriors.data.loader.CroppedBatchesThroughDali).
 
 The batches of an epoch are a pure function of (seed, epoch, rank), as in the file
 pipeline: the same permutation of the images (``shard.epoch_order``), the rank's
@@ -21,17 +22,19 @@ import torch.nn.functional as F
 from ..config import AugmentConfig
 from .shard import Shard, epoch_order
 
-# What the in-memory path can do: pad-and-crop and flips. Anything else needs the original
-# file (random-resized crops) or DALI's operators (rotation, blur, the policies).
+# What the in-memory path can do: pad-and-crop and flips here, and after them rotation, blur
+# and the policies in DALI's graph fed with the cropped batches (vipriors.data.loader). Only
+# the random-resized crop needs the original file.
 def unsupported_augmentation(augment: AugmentConfig) -> str | None:
     """Why ``augment`` needs the file pipeline, or None when the in-memory path runs it."""
     if augment.pad_crop == 0:
         return "the random-resized crop (--pad-crop 0) reads the original file"
-    for flag, on in (("--rotate-prob", augment.rotate_prob > 0), ("--blur-prob", augment.blur_prob > 0),
-                     ("--auto-augment", augment.auto_augment != "none")):
-        if on:
-            return f"{flag} runs in DALI's graph"
     return None
+
+
+def needs_dali(augment: AugmentConfig) -> bool:
+    """Whether ``augment`` has operators after the crop and flip (rotation, blur, a policy), which run in DALI."""
+    return augment.rotate_prob > 0 or augment.blur_prob > 0 or augment.auto_augment != "none"
 
 
 def decoded_gb(images: int, image_size: int) -> float:
@@ -109,18 +112,22 @@ class MemoryBatches:
             flips = torch.rand(n, generator=generator) < augment.hflip
         return offsets, flips
 
-    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None):
-        """Yields the batches of ``epoch`` at ``image_size`` (default: the decoded size), from step ``skip`` on."""
+    def host_epoch(self, epoch: int, skip: int = 0, steps=None):
+        """Yields the cropped and flipped batches of ``epoch`` at the decoded size, on the host,
+        from step ``skip`` on (or those of ``steps``, ascending)."""
         order = torch.tensor(epoch_order(self.seed, epoch, len(self.labels)), dtype=torch.int64)
         begin, end = self.shard.range(len(order))
         mine = order[begin:end]
         offsets, flips = self.draws(epoch)
-        size = image_size or self.size
-        for step in range(skip, self.steps_per_epoch):
+        for step in (range(skip, self.steps_per_epoch) if steps is None else steps):
             index = mine[step * self.batch_size:(step + 1) * self.batch_size]
-            images = crop_padded(self.padded, index, offsets[index], flips[index], self.augment.pad_crop)
-            yield (resize(images.to(self.device, non_blocking=True), size),
-                   self.labels[index].to(self.device, non_blocking=True))
+            yield crop_padded(self.padded, index, offsets[index], flips[index], self.augment.pad_crop), self.labels[index]
+
+    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None):
+        """Yields the batches of ``epoch`` at ``image_size`` (default: the decoded size), from step ``skip`` on."""
+        size = image_size or self.size
+        for images, labels in self.host_epoch(epoch, skip):
+            yield resize(images.to(self.device, non_blocking=True), size), labels.to(self.device, non_blocking=True)
 
 
 class MemoryEval:

@@ -40,6 +40,11 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augmen
         images = _resize(images, image_size, augment, on_gpu)
     if augment.hflip > 0:
         images = fn.flip(images, horizontal=fn.random.coin_flip(probability=augment.hflip))
+    return _after_crop_and_flip(images, augment, image_size, on_gpu), label.gpu() if on_gpu else label
+
+
+def _after_crop_and_flip(images, augment: AugmentConfig, image_size: int, on_gpu: bool):
+    """Rotation, blur and the policy, in that order: the augmentation after the crop and flip."""
     if augment.rotate_prob > 0:
         if _with_probability(augment.rotate_prob):
             angle = fn.random.uniform(range=[-augment.rotate_degrees, augment.rotate_degrees])
@@ -47,8 +52,15 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augmen
     if augment.blur_prob > 0:
         if _with_probability(augment.blur_prob):
             images = fn.gaussian_blur(images, sigma=fn.random.uniform(range=list(augment.blur_sigma)))
-    images = apply_policy(images, augment, image_size, on_gpu)
-    return images, label.gpu() if on_gpu else label
+    return apply_policy(images, augment, image_size, on_gpu)
+
+
+@pipeline_def(enable_conditionals=True)
+def cropped_pipeline(source, image_size: int, augment: AugmentConfig, on_gpu: bool):
+    """The training pipeline's second half on batches already cropped and flipped (the
+    in-memory path's, vipriors.data.memory): ``source`` yields uint8 [B, S, S, 3] arrays."""
+    images = fn.external_source(source=source, batch=True, layout="HWC", dtype=types.UINT8, no_copy=False)
+    return _after_crop_and_flip(images.gpu() if on_gpu else images, augment, image_size, on_gpu)
 
 
 @pipeline_def(enable_conditionals=False)

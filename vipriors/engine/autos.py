@@ -103,8 +103,8 @@ def in_memory_for(config: TrainConfig) -> str:
     if data.in_memory == "on" and why_not:
         raise ConfigError(f"--in-memory on: {why_not}; use --in-memory off or auto (the file pipeline)")
     if config.augment.flip_order == "alternate" and (data.in_memory == "off" or why_not):
-        raise ConfigError("--flip-order alternate: needs the in-memory path (--in-memory on or auto, with pad-and-crop "
-                          "and flips only); use --flip-order random with the file pipeline")
+        raise ConfigError("--flip-order alternate: needs the in-memory path (--in-memory on or auto, with "
+                          "pad-and-crop); use --flip-order random with the file pipeline")
     if data.in_memory == "off" or why_not or is_synthetic(data.root):
         return "off"  # synthetic batches are made on the device
     if data.in_memory == "on":
