@@ -13,7 +13,8 @@ Measured, in one run, one after the other:
            progressive schedule, images/s as its log reports it (data, mixing, logging included),
            and once more on ``--data synthetic`` (the loop without any data path);
 and the recipe's average epoch under progressive resizing, from the per-size rates and the
-schedule's count of epochs at each size. Without --data the images are random pixels
+schedule's count of epochs at each size. With --policy, also an epoch of the trainer with that
+policy (RandAugment: 2 operations at magnitude 5) from the files and from the decoded pixels. Without --data the images are random pixels
 (the cost does not depend on them).
 """
 from __future__ import annotations
@@ -122,6 +123,17 @@ def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str
     return epoch_rates(argv)
 
 
+def ours_with_policy(root: str, arch: str, batch: int, size: int, policy: str, in_memory: str, out: str) -> float:
+    """Our trainer, one epoch at full size with ``policy`` (RandAugment: 2 operations at
+    magnitude 5), from the files or from the decoded pixels (``in_memory``)."""
+    argv = ["--data", root, "--arch", arch, "--batch-size", str(batch), "--image-size", str(size), "--pad-crop", "4",
+            "--rotate-prob", "0", "--blur-prob", "0", "--auto-augment", policy, "--randaugment-n", "2",
+            "--randaugment-m", "5", "--cutmix", "0", "--crop-pct", "1", "--label-smoothing", "0.1", "--optimizer",
+            "nesterov", "--epochs", "1", "--in-memory", in_memory, "--amp", "bf16", "--memory-format", "channels_last",
+            "--compile", "off", "--output-dir", out, "--name", f"policy-{in_memory}", "--log-every", "1000"]
+    return epoch_rates(argv)[size]
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -135,6 +147,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=100, help="the recipe's epochs, for the schedule's average")
     parser.add_argument("--ramp", default="0.2,0.8", help="the recipe's --progressive-ramp")
     parser.add_argument("--images", type=int, default=2000, help="random images without --data")
+    parser.add_argument("--policy", default="none", help="also an epoch with this --auto-augment, from the files and "
+                                                         "in memory (e.g. randaugment)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
     device = torch.device("cpu")
@@ -158,6 +172,9 @@ def main(argv=None) -> int:
         plain = plain_epoch(decoded, labels, args.arch, args.batch, len(samples.classes))
         alone = step_alone(args.arch, args.batch, args.size, len(samples.classes), steps=max(10, len(samples) // args.batch // 2))
         synthetic = ours_synthetic(args.arch, args.batch, args.size, len(samples), os.path.join(tmp, "runs"))
+        policy = {where: ours_with_policy(root, args.arch, args.batch, args.size, args.policy, where,
+                                          os.path.join(tmp, "runs"))
+                  for where in ("off", "on")} if args.policy != "none" else {}
     ramp = tuple(float(v) for v in args.ramp.split(","))
     schedule = progressive_sizes(args.epochs, args.size, args.min_size, ramp, args.step_size)
     seconds_per_image = sum(1 / rates[s] for s in schedule) / len(schedule)
@@ -180,6 +197,11 @@ def main(argv=None) -> int:
              "average_images_per_sec": round(1 / seconds_per_image, 1)},
         ],
     }
+    if policy:
+        document["results"] += [{"name": f"ours with {args.policy} from the files", "images_per_sec": round(policy["off"], 1)},
+                                {"name": f"ours with {args.policy} in memory", "images_per_sec": round(policy["on"], 1)}]
+        document["comparisons"].append({"name": f"{args.policy}: in memory vs from the files",
+                                        "ratio": round(policy["on"] / policy["off"], 3)})
     emit(document, args.out)
     return 0
 

@@ -83,13 +83,16 @@ def test_render_writes_tables_and_the_plot(tmp_path):
 
 def test_epoch_benchmark_times_ours_the_plain_loop_and_the_step():
     doc = run("epoch.py", "--images", "40", "--batch", "8", "--size", "16", "--min-size", "8", "--step-size", "8",
-              "--epochs", "10")
+              "--epochs", "10", "--policy", "randaugment")
     assert doc["benchmark"] == "epoch" and doc["workload"]["images"] == 40
     rates = {r["name"]: r["images_per_sec"] for r in doc["results"]}
-    assert set(rates) == {"step alone", "plain loop", "ours at 8px", "ours at 16px", "ours on --data synthetic"}
+    assert set(rates) == {"step alone", "plain loop", "ours at 8px", "ours at 16px", "ours on --data synthetic",
+                          "ours with randaugment from the files", "ours with randaugment in memory"}
     ratios = {c["name"]: c for c in doc["comparisons"]}
     assert ratios["ours full size vs plain loop"]["ratio"] == pytest.approx(
         rates["ours at 16px"] / rates["plain loop"], abs=0.01)
     # The schedule of 10 epochs from 8 px, ramp 0.2-0.8: 8 px in 5 epochs, 16 px in 5.
+    assert ratios["randaugment: in memory vs from the files"]["ratio"] == pytest.approx(
+        rates["ours with randaugment in memory"] / rates["ours with randaugment from the files"], abs=0.01)
     average = ratios["ours progressive average vs plain loop"]["average_images_per_sec"]
     assert average == pytest.approx(10 / (5 / rates["ours at 8px"] + 5 / rates["ours at 16px"]), rel=0.01)
