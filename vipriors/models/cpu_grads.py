@@ -19,9 +19,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # The weight gradient is the patch product on maps of at most this many positions (4 x 4).
-# At 8 x 8 the product alone is still faster, but inside a training step copying the patches
-# costs more than it saves; on larger maps oneDNN's kernel wins outright
-# (benchmarks/cpu_grads.py times both for every layer shape of a network).
+# At 8 x 8 the product alone is still faster, but inside a training step the copy of the
+# patches eats the gain (whole steps come out level); on larger maps oneDNN's kernel wins
+# outright (benchmarks/cpu_grads.py times both for every layer shape of a network).
 PATCH_PRODUCT_MAX_POSITIONS = 16
 
 
@@ -30,16 +30,19 @@ def conv2d_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel: tuple[in
     ungrouped convolution of ``x`` [N, C, H, W] whose output gradient is ``grad_out`` [N, K, H, W].
 
     One matrix product: the output gradient as rows of K channels, one row per output
-    position, against the input patches as rows of kh x kw x C values (each kernel offset's
-    shifted window of the zero-padded input, channels last), so the reduction over batch and
-    positions is a single product the CPU's matrix units run whole."""
+    position, against the input patches as rows of kh x kw x C values (a strided view of the
+    zero-padded input, channels last, copied once), so the reduction over batch and positions
+    is a single product the CPU's matrix units run whole."""
     kh, kw = kernel
     n, c, h, w = x.shape
     k = grad_out.shape[1]
     padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, (kw - 1) // 2, (kw - 1) // 2, (kh - 1) // 2, (kh - 1) // 2))
-    patches = torch.stack([padded[:, i:i + h, j:j + w] for i in range(kh) for j in range(kw)], dim=3)
+    padded = padded.contiguous()
+    # [N, H, W, kh, kw, C]: output position (h, w), kernel offset (i, j) -> padded pixel (h + i, w + j).
+    s_n, s_h, s_w, s_c = padded.stride()
+    patches = padded.as_strided((n, h, w, kh, kw, c), (s_n, s_h, s_w, s_h, s_w, s_c))
     rows = grad_out.permute(0, 2, 3, 1).reshape(n * h * w, k)
-    grad = rows.t() @ patches.reshape(n * h * w, kh * kw * c)  # [K, (kh, kw, C)]
+    grad = rows.t() @ patches.reshape(n * h * w, kh * kw * c)  # one copy of the patches; [K, (kh, kw, C)]
     return grad.view(k, kh, kw, c).permute(0, 3, 1, 2)
 
 
