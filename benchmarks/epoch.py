@@ -91,8 +91,10 @@ def random_dataset(root: str, classes: int, per_class: int, size: int) -> None:
                 Image.fromarray(pixels).save(os.path.join(folder, f"{k}.png"))
 
 
-def epoch_rates(argv: list[str]) -> dict[int, float]:
-    """Runs scripts/train.py's trainer with ``argv``; images/s of each epoch by its image size."""
+def epoch_rates(argv: list[str], threads: int) -> dict[int, float]:
+    """Runs scripts/train.py's trainer with ``argv`` and ``threads`` DALI threads; images/s of each
+    epoch by its image size."""
+    argv = argv + ["--data-threads", str(threads)]
     config = cfg.resolve(cfg.cli_overrides(cfg.build_parser("epoch benchmark").parse_args(argv)))
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON alone
         summary = train(config)
@@ -101,16 +103,16 @@ def epoch_rates(argv: list[str]) -> dict[int, float]:
     return {e["image_size"]: e["images_per_sec"] for e in epochs}
 
 
-def ours_synthetic(arch: str, batch: int, size: int, images: int, out: str) -> float:
+def ours_synthetic(arch: str, batch: int, size: int, images: int, out: str, threads: int) -> float:
     """Our trainer on --data synthetic: the loop's cost over the step, without any data path."""
     return epoch_rates(["--data", "synthetic", "--arch", arch, "--batch-size", str(batch), "--image-size", str(size),
                         "--synthetic-classes", "200", "--synthetic-images", str(images), "--cutmix", "0",
                         "--label-smoothing", "0.1", "--optimizer", "nesterov", "--epochs", "1", "--amp", "bf16",
                         "--memory-format", "channels_last", "--compile", "off", "--output-dir", out, "--name",
-                        "synthetic-benchmark", "--log-every", "1000"])[size]
+                        "synthetic-benchmark", "--log-every", "1000"], threads)[size]
 
 
-def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str) -> dict[int, float]:
+def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str, threads: int) -> dict[int, float]:
     """Our trainer, one epoch per size in ``sizes`` (the last at full size), images/s per size."""
     argv = ["--data", root, "--arch", arch, "--batch-size", str(batch), "--image-size", str(size), "--pad-crop", "4",
             "--rotate-prob", "0", "--blur-prob", "0", "--auto-augment", "none", "--cutmix", "0", "--crop-pct", "1",
@@ -120,10 +122,11 @@ def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str
     if len(sizes) > 1:
         argv += ["--progressive-min-size", str(sizes[0]), "--progressive-ramp", "0,1",
                  "--progressive-step", str(sizes[1] - sizes[0])]
-    return epoch_rates(argv)
+    return epoch_rates(argv, threads)
 
 
-def ours_with_policy(root: str, arch: str, batch: int, size: int, policy: str, in_memory: str, out: str) -> float:
+def ours_with_policy(root: str, arch: str, batch: int, size: int, policy: str, in_memory: str, out: str,
+                     threads: int) -> float:
     """Our trainer, one epoch at full size with ``policy`` (RandAugment: 2 operations at
     magnitude 5), from the files or from the decoded pixels (``in_memory``)."""
     argv = ["--data", root, "--arch", arch, "--batch-size", str(batch), "--image-size", str(size), "--pad-crop", "4",
@@ -131,7 +134,7 @@ def ours_with_policy(root: str, arch: str, batch: int, size: int, policy: str, i
             "--randaugment-m", "5", "--cutmix", "0", "--crop-pct", "1", "--label-smoothing", "0.1", "--optimizer",
             "nesterov", "--epochs", "1", "--in-memory", in_memory, "--amp", "bf16", "--memory-format", "channels_last",
             "--compile", "off", "--output-dir", out, "--name", f"policy-{in_memory}", "--log-every", "1000"]
-    return epoch_rates(argv)[size]
+    return epoch_rates(argv, threads)[size]
 
 
 def main(argv=None) -> int:
@@ -149,8 +152,11 @@ def main(argv=None) -> int:
     parser.add_argument("--images", type=int, default=2000, help="random images without --data")
     parser.add_argument("--policy", default="none", help="also an epoch with this --auto-augment, from the files and "
                                                          "in memory (e.g. randaugment)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch's and DALI's threads (default: torch's; 1: as each of a recipe's --jobs 2 on 2 cores)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data
@@ -159,7 +165,7 @@ def main(argv=None) -> int:
             random_dataset(root, 10, args.images // 10, args.size)
         sizes = list(range(args.min_size, args.size + 1, args.step_size))
         sizes = sizes if sizes[-1] == args.size else sizes + [args.size]
-        rates = ours(root, args.arch, args.batch, args.size, sizes, os.path.join(tmp, "runs"))
+        rates = ours(root, args.arch, args.batch, args.size, sizes, os.path.join(tmp, "runs"), args.threads)
         from vipriors.data import folder
         from vipriors.data.dali_plugin import resolve_resize
         from vipriors.data.loader import decoded_train_images
@@ -167,13 +173,13 @@ def main(argv=None) -> int:
         samples = folder.scan(os.path.join(root, "train"))
         augment = cfg.AugmentConfig(pad_crop=4, rotate_prob=0, blur_prob=0, auto_augment="none",
                                     train_resize=resolve_resize("auto", on_gpu=False))
-        decoded = decoded_train_images(samples, image_size=args.size, augment=augment, threads=2)
+        decoded = decoded_train_images(samples, image_size=args.size, augment=augment, threads=args.threads)
         labels = torch.tensor(samples.labels)
         plain = plain_epoch(decoded, labels, args.arch, args.batch, len(samples.classes))
         alone = step_alone(args.arch, args.batch, args.size, len(samples.classes), steps=max(10, len(samples) // args.batch // 2))
-        synthetic = ours_synthetic(args.arch, args.batch, args.size, len(samples), os.path.join(tmp, "runs"))
+        synthetic = ours_synthetic(args.arch, args.batch, args.size, len(samples), os.path.join(tmp, "runs"), args.threads)
         policy = {where: ours_with_policy(root, args.arch, args.batch, args.size, args.policy, where,
-                                          os.path.join(tmp, "runs"))
+                                          os.path.join(tmp, "runs"), args.threads)
                   for where in ("off", "on")} if args.policy != "none" else {}
     ramp = tuple(float(v) for v in args.ramp.split(","))
     schedule = progressive_sizes(args.epochs, args.size, args.min_size, ramp, args.step_size)
@@ -183,6 +189,7 @@ def main(argv=None) -> int:
         "benchmark": "epoch",
         "environment": environment(device),
         "workload": {"arch": args.arch, "batch": args.batch, "size": args.size, "images": len(samples),
+                     "threads": args.threads,
                      "data": args.data or "random", "schedule": {"epochs": args.epochs, "min_size": args.min_size,
                                                                  "ramp": list(ramp), "step": args.step_size}},
         "results": [{"name": "step alone", "images_per_sec": round(alone, 1)},

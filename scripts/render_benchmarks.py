@@ -75,8 +75,9 @@ def pipeline_table(doc: dict) -> list[str]:
 def epoch_table(doc: dict) -> list[str]:
     w = doc["workload"]
     schedule = w["schedule"]
+    threads = f", {w['threads']} torch and DALI thread{'s' if w['threads'] > 1 else ''}" if "threads" in w else ""
     lines = [f"**Training epoch** ({w['arch']}, {w['size']} px, batch {w['batch']}, bf16, channels_last, "
-             f"{w['images']} images of {w['data']}) on {machine(doc['environment'])}:", "",
+             f"{w['images']} images of {w['data']}{threads}) on {machine(doc['environment'])}:", "",
              "| what | images/s |", "|---|---|"]
     lines += [f"| {r['name']} | {r['images_per_sec']:.0f} |" for r in doc["results"]]
     lines += ["", "| comparison | ratio |", "|---|---|"]
@@ -90,8 +91,10 @@ def epoch_table(doc: dict) -> list[str]:
 
 def cpu_grads_table(doc: dict) -> list[str]:
     w = doc["workload"]
+    threads = doc["environment"]["torch_threads"]
     lines = [f"**CPU weight gradient** (vipriors.models.cpu_grads; {w['arch']}, {w['size']} px, batch {w['batch']}, "
-             f"bf16, channels_last, one convolution shape a row) on {machine(doc['environment'])}:", "",
+             f"bf16, channels_last, {threads} torch thread{'s' if threads > 1 else ''}, one convolution shape a row) "
+             f"on {machine(doc['environment'])}:", "",
              "| layer | forward | weight gradient, oneDNN | patch product | used |", "|---|---|---|---|---|"]
     for r in doc["results"]:
         if "onednn_ms" in r:
