@@ -30,17 +30,15 @@ def conv2d_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel: tuple[in
     ungrouped convolution of ``x`` [N, C, H, W] whose output gradient is ``grad_out`` [N, K, H, W].
 
     One matrix product: the output gradient as rows of K channels, one row per output
-    position, against the input patches as rows of kh x kw x C values (a strided view of the
+    position, against the input patches as rows of kh x kw x C values (windows of the
     zero-padded input, channels last, copied once), so the reduction over batch and positions
     is a single product the CPU's matrix units run whole."""
     kh, kw = kernel
     n, c, h, w = x.shape
     k = grad_out.shape[1]
     padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, (kw - 1) // 2, (kw - 1) // 2, (kh - 1) // 2, (kh - 1) // 2))
-    padded = padded.contiguous()
-    # [N, H, W, kh, kw, C]: output position (h, w), kernel offset (i, j) -> padded pixel (h + i, w + j).
-    s_n, s_h, s_w, s_c = padded.stride()
-    patches = padded.as_strided((n, h, w, kh, kw, c), (s_n, s_h, s_w, s_h, s_w, s_c))
+    # [N, H, W, kh, kw, C], a view: output position (h, w), kernel offset (i, j) -> padded pixel (h + i, w + j).
+    patches = padded.unfold(1, kh, 1).unfold(2, kw, 1).permute(0, 1, 2, 4, 5, 3)
     rows = grad_out.permute(0, 2, 3, 1).reshape(n * h * w, k)
     grad = rows.t() @ patches.reshape(n * h * w, kh * kw * c)  # one copy of the patches; [K, (kh, kw, C)]
     return grad.view(k, kh, kw, c).permute(0, 3, 1, 2)
