@@ -156,6 +156,8 @@ def main(argv=None) -> int:
                         help="torch's and DALI's threads (default: torch's; 1: as each of a recipe's --jobs 2 on 2 cores)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads {args.threads}: give at least 1")
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:

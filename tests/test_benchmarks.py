@@ -83,8 +83,8 @@ def test_render_writes_tables_and_the_plot(tmp_path):
 
 def test_epoch_benchmark_times_ours_the_plain_loop_and_the_step():
     doc = run("epoch.py", "--images", "40", "--batch", "8", "--size", "16", "--min-size", "8", "--step-size", "8",
-              "--epochs", "10", "--policy", "randaugment")
-    assert doc["benchmark"] == "epoch" and doc["workload"]["images"] == 40
+              "--epochs", "10", "--policy", "randaugment", "--threads", "1")
+    assert doc["benchmark"] == "epoch" and doc["workload"]["images"] == 40 and doc["workload"]["threads"] == 1
     rates = {r["name"]: r["images_per_sec"] for r in doc["results"]}
     assert set(rates) == {"step alone", "plain loop", "ours at 8px", "ours at 16px", "ours on --data synthetic",
                           "ours with randaugment from the files", "ours with randaugment in memory"}
@@ -96,3 +96,9 @@ def test_epoch_benchmark_times_ours_the_plain_loop_and_the_step():
         rates["ours with randaugment in memory"] / rates["ours with randaugment from the files"], abs=0.01)
     average = ratios["ours progressive average vs plain loop"]["average_images_per_sec"]
     assert average == pytest.approx(10 / (5 / rates["ours at 8px"] + 5 / rates["ours at 16px"]), rel=0.01)
+
+
+def test_epoch_benchmark_refuses_no_threads_before_any_work():
+    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "epoch.py"), "--threads", "0"],
+                            capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 2 and "--threads 0: give at least 1" in result.stderr and not result.stdout
