@@ -5,7 +5,7 @@ and for the whole training step; prints JSON (not a test).
 
 Measured in one run, alternating the two ways round by round (a shared machine's slow
 spells then hit both), each figure the median of its rounds:
-  layers  every stride-1 "same" convolution shape of ``--arch`` at ``--size``: the forward
+  layers  every eligible convolution shape of ``--arch`` at ``--size``: the forward
           pass, and the weight gradient by oneDNN (aten.convolution_backward, weight only)
           and by the patch product (``conv2d_weight_grad``), bf16, channels_last;
   step    ``vipriors.engine.step.TrainStep`` (bf16, channels_last, no mixing) on the model
@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import cpu_training_step, emit, environment  # noqa: E402
 
 from vipriors.models import create_model  # noqa: E402
-from vipriors.models.cpu_grads import PATCH_PRODUCT_MAX_POSITIONS, conv2d_weight_grad, conv_is_eligible  # noqa: E402
+from vipriors.models.cpu_grads import (PATCH_PRODUCT_MAX_POSITIONS, conv2d_weight_grad, conv_is_eligible,  # noqa: E402
+                                       uses_patch_product)
 
 
 def alternating(calls: dict, rounds: int, repeat: int) -> dict[str, float]:
@@ -51,7 +52,7 @@ def conv_shapes(arch: str, batch: int, size: int, classes: int) -> list[tuple[nn
     seen, found = set(), []
 
     def record(module, inputs):
-        key = (tuple(inputs[0].shape), module.out_channels, module.kernel_size)
+        key = (tuple(inputs[0].shape), module.out_channels, module.kernel_size, module.stride, module.padding)
         if key not in seen:
             seen.add(key)
             found.append((module, tuple(inputs[0].shape)))
@@ -70,16 +71,18 @@ def channels_last(shape, dtype=torch.bfloat16) -> torch.Tensor:
 
 def conv_row(conv: nn.Conv2d, shape, rounds: int, repeat: int) -> dict:
     n, c, h, w = shape
-    k, padding = conv.out_channels, list(conv.padding)
+    k, stride, padding = conv.out_channels, list(conv.stride), list(conv.padding)
     x, weight = channels_last(shape), channels_last((k, c, *conv.kernel_size))
-    grad_out = channels_last((n, k, h, w))
+    ho, wo = F.conv2d(x[:1], weight, None, stride, padding).shape[2:]
+    grad_out = channels_last((n, k, ho, wo))
     times = alternating({
-        "forward": lambda: F.conv2d(x, weight, None, 1, padding),
-        "onednn": lambda: torch.ops.aten.convolution_backward(grad_out, x, weight, None, [1, 1], padding, [1, 1], False,
+        "forward": lambda: F.conv2d(x, weight, None, stride, padding),
+        "onednn": lambda: torch.ops.aten.convolution_backward(grad_out, x, weight, None, stride, padding, [1, 1], False,
                                                               [0, 0], 1, [False, True, False]),
-        "product": lambda: conv2d_weight_grad(x, grad_out, conv.kernel_size)}, rounds, repeat)
-    return {"name": f"conv {c}->{k} {h}x{w} weight grad", "positions": h * w,
-            "uses_patch_product": h * w <= PATCH_PRODUCT_MAX_POSITIONS, "forward_ms": times["forward"],
+        "product": lambda: conv2d_weight_grad(x, grad_out, conv.kernel_size, conv.stride, conv.padding)}, rounds, repeat)
+    strided = f" stride {stride[0]}" if conv.stride != (1, 1) else ""
+    return {"name": f"conv {c}->{k} {h}x{w}{strided} weight grad", "positions": ho * wo,
+            "uses_patch_product": uses_patch_product(ho, wo, conv.stride, conv.padding), "forward_ms": times["forward"],
             "onednn_ms": times["onednn"], "product_ms": times["product"],
             "speedup": round(times["onednn"] / times["product"], 3)}
 
