@@ -52,7 +52,8 @@ def conv_shapes(arch: str, batch: int, size: int, classes: int) -> list[tuple[nn
     seen, found = set(), []
 
     def record(module, inputs):
-        key = (tuple(inputs[0].shape), module.out_channels, module.kernel_size, module.stride, module.padding)
+        key = (tuple(inputs[0].shape), module.out_channels, module.kernel_size, module.stride, module.padding,
+               module.groups)
         if key not in seen:
             seen.add(key)
             found.append((module, tuple(inputs[0].shape)))
@@ -71,18 +72,21 @@ def channels_last(shape, dtype=torch.bfloat16) -> torch.Tensor:
 
 def conv_row(conv: nn.Conv2d, shape, rounds: int, repeat: int) -> dict:
     n, c, h, w = shape
-    k, stride, padding = conv.out_channels, list(conv.stride), list(conv.padding)
-    x, weight = channels_last(shape), channels_last((k, c, *conv.kernel_size))
-    ho, wo = F.conv2d(x[:1], weight, None, stride, padding).shape[2:]
+    k, stride, padding, groups = conv.out_channels, list(conv.stride), list(conv.padding), conv.groups
+    x, weight = channels_last(shape), channels_last((k, c // groups, *conv.kernel_size))
+    ho, wo = F.conv2d(x[:1], weight, None, stride, padding, 1, groups).shape[2:]
     grad_out = channels_last((n, k, ho, wo))
     times = alternating({
-        "forward": lambda: F.conv2d(x, weight, None, stride, padding),
+        "forward": lambda: F.conv2d(x, weight, None, stride, padding, 1, groups),
         "onednn": lambda: torch.ops.aten.convolution_backward(grad_out, x, weight, None, stride, padding, [1, 1], False,
-                                                              [0, 0], 1, [False, True, False]),
-        "product": lambda: conv2d_weight_grad(x, grad_out, conv.kernel_size, conv.stride, conv.padding)}, rounds, repeat)
+                                                              [0, 0], groups, [False, True, False]),
+        "product": lambda: conv2d_weight_grad(x, grad_out, conv.kernel_size, conv.stride, conv.padding, groups)},
+        rounds, repeat)
     strided = f" stride {stride[0]}" if conv.stride != (1, 1) else ""
-    return {"name": f"conv {c}->{k} {h}x{w}{strided} weight grad", "positions": ho * wo,
-            "uses_patch_product": uses_patch_product(ho, wo, conv.stride, conv.padding), "forward_ms": times["forward"],
+    grouped = f" {groups} groups" if groups > 1 else ""
+    return {"name": f"conv {c}->{k} {h}x{w}{strided}{grouped} weight grad", "positions": ho * wo,
+            "uses_patch_product": uses_patch_product(ho, wo, conv.stride, conv.padding, groups),
+            "forward_ms": times["forward"],
             "onednn_ms": times["onednn"], "product_ms": times["product"],
             "speedup": round(times["onednn"] / times["product"], 3)}
 

@@ -12,11 +12,11 @@ from vipriors.models.cpu_grads import (CpuGradConv2d, conv2d_weight_grad, conv_i
                                        uses_patch_product)
 
 
-def torch_weight_grad(x, grad_out, kernel, stride=(1, 1), padding=None):
-    weight = torch.zeros(grad_out.shape[1], x.shape[1], *kernel, dtype=x.dtype)
+def torch_weight_grad(x, grad_out, kernel, stride=(1, 1), padding=None, groups=1):
+    weight = torch.zeros(grad_out.shape[1], x.shape[1] // groups, *kernel, dtype=x.dtype)
     padding = padding if padding is not None else [(kernel[0] - 1) // 2, (kernel[1] - 1) // 2]
     return torch.ops.aten.convolution_backward(grad_out, x, weight, None, list(stride), list(padding), [1, 1], False,
-                                               [0, 0], 1, [False, True, False])[1]
+                                               [0, 0], groups, [False, True, False])[1]
 
 
 @pytest.mark.parametrize("shape,out_channels,kernel", [
@@ -44,21 +44,24 @@ def test_the_weight_gradient_in_bf16_is_torchs_within_rounding():
     assert (ours.double() - exact).abs().max() <= 2 ** -7 * exact.abs().max()
 
 
-@pytest.mark.parametrize("shape,out_channels,kernel,stride,padding", [
-    ((2, 5, 7, 7), 4, (3, 3), (2, 2), (1, 1)), ((2, 3, 1, 1), 4, (3, 3), (2, 2), (1, 1)),
-    ((2, 3, 5, 1), 4, (5, 5), (3, 3), (2, 2)), ((2, 3, 6, 6), 4, (1, 1), (2, 2), (0, 0)),
-    ((2, 3, 6, 5), 4, (2, 2), (1, 1), (1, 1)), ((2, 3, 5, 6), 4, (3, 3), (1, 1), (0, 0)),
-    ((2, 3, 8, 7), 4, (3, 1), (2, 1), (1, 0))])
+@pytest.mark.parametrize("shape,out_channels,kernel,stride,padding,groups", [
+    ((2, 5, 7, 7), 4, (3, 3), (2, 2), (1, 1), 1), ((2, 3, 1, 1), 4, (3, 3), (2, 2), (1, 1), 1),
+    ((2, 3, 5, 1), 4, (5, 5), (3, 3), (2, 2), 1), ((2, 3, 6, 6), 4, (1, 1), (2, 2), (0, 0), 1),
+    ((2, 3, 6, 5), 4, (2, 2), (1, 1), (1, 1), 1), ((2, 3, 5, 6), 4, (3, 3), (1, 1), (0, 0), 1),
+    ((2, 3, 8, 7), 4, (3, 1), (2, 1), (1, 0), 1), ((2, 6, 5, 4), 4, (3, 3), (1, 1), (1, 1), 2),
+    ((2, 6, 7, 1), 9, (3, 3), (2, 2), (1, 1), 3), ((3, 8, 5, 5), 8, (3, 3), (2, 2), (1, 1), 8)])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_strided_and_other_padded_layers_too(shape, out_channels, kernel, stride, padding, channels_last):
+def test_strided_grouped_and_other_padded_layers_too(shape, out_channels, kernel, stride, padding, groups,
+                                                      channels_last):
     g = torch.Generator().manual_seed(2)
     x = torch.randn(shape, generator=g, dtype=torch.float64)
-    weight = torch.zeros(out_channels, shape[1], *kernel, dtype=torch.float64)
-    grad_out = torch.randn_like(F.conv2d(x, weight, None, stride, padding))
+    weight = torch.zeros(out_channels, shape[1] // groups, *kernel, dtype=torch.float64)
+    grad_out = torch.randn_like(F.conv2d(x, weight, None, stride, padding, 1, groups))
     if channels_last:
         x, grad_out = x.contiguous(memory_format=torch.channels_last), grad_out.contiguous(memory_format=torch.channels_last)
-    ours = conv2d_weight_grad(x, grad_out, kernel, stride, padding)
-    assert torch.allclose(ours, torch_weight_grad(x, grad_out, kernel, stride, padding), rtol=1e-10, atol=1e-10)
+    ours = conv2d_weight_grad(x, grad_out, kernel, stride, padding, groups)
+    assert ours.shape == weight.shape
+    assert torch.allclose(ours, torch_weight_grad(x, grad_out, kernel, stride, padding, groups), rtol=1e-10, atol=1e-10)
 
 
 def poison_the_allocator():
@@ -68,15 +71,17 @@ def poison_the_allocator():
         del junk
 
 
-def test_a_strided_layer_one_column_wide_gets_a_correct_bf16_weight_gradient():
+@pytest.mark.parametrize("groups", [1, 4, 64])
+def test_a_strided_layer_one_column_wide_gets_a_correct_bf16_weight_gradient(groups):
     # oneDNN's own gradient here has garbage or NaN in the taps on the padding (the module's
     # docstring); resnet10t's last stride-2 layer meets it at 16 px.
     assert uses_patch_product(1, 1, (2, 2), (1, 1)) and uses_patch_product(32, 1, (2, 2), (1, 1))
     assert not uses_patch_product(32, 1, (1, 1), (1, 1)) and not uses_patch_product(32, 1, (2, 2), (0, 0))
+    assert uses_patch_product(1, 1, (2, 2), (1, 1), groups=4) and not uses_patch_product(4, 4, (1, 1), (1, 1), groups=4)
     g = torch.Generator().manual_seed(3)
     for in_size in ((1, 1), (2, 1), (64, 1)):  # 1 and 32 output positions: small, and not
         torch.manual_seed(0)
-        conv = nn.Conv2d(64, 32, 3, stride=2, padding=1, bias=False).to(memory_format=torch.channels_last)
+        conv = nn.Conv2d(64, 64, 3, stride=2, padding=1, groups=groups, bias=False).to(memory_format=torch.channels_last)
         use_cpu_grads(conv)
         for _ in range(10):
             poison_the_allocator()
@@ -86,7 +91,7 @@ def test_a_strided_layer_one_column_wide_gets_a_correct_bf16_weight_gradient():
             grad_out = torch.randn(out.shape, generator=g)
             conv.weight.grad = None
             out.float().backward(grad_out)
-            exact = torch_weight_grad(x.bfloat16().double(), grad_out.bfloat16().double(), (3, 3), (2, 2), (1, 1))
+            exact = torch_weight_grad(x.bfloat16().double(), grad_out.bfloat16().double(), (3, 3), (2, 2), (1, 1), groups)
             assert torch.isfinite(conv.weight.grad).all(), in_size
             assert (conv.weight.grad.double() - exact).abs().max() <= 2 ** -6 * exact.abs().max(), in_size
 
@@ -94,9 +99,9 @@ def test_a_strided_layer_one_column_wide_gets_a_correct_bf16_weight_gradient():
 def test_eligible_layers_only():
     for conv in (nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, (5, 1), padding=(2, 0)),
                  nn.Conv2d(3, 4, 3, padding=1, stride=2), nn.Conv2d(3, 4, 3), nn.Conv2d(3, 4, 2, padding=1),
-                 nn.Conv2d(3, 4, 1, stride=2)):
+                 nn.Conv2d(3, 4, 1, stride=2), nn.Conv2d(4, 4, 3, padding=1, groups=2)):
         assert conv_is_eligible(conv), conv
-    for conv in (nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.Conv2d(3, 4, 3, padding=2, dilation=2),
+    for conv in (nn.Conv2d(3, 4, 3, padding=2, dilation=2),
                  nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.Conv2d(3, 4, 3, padding="same")):
         assert not conv_is_eligible(conv), conv
     assert not conv_is_eligible(nn.ConvTranspose2d(3, 4, 3, padding=1)) and not conv_is_eligible(nn.Linear(3, 4))
@@ -123,12 +128,12 @@ def test_a_model_keeps_its_parameters_and_state_dict():
 
 @pytest.mark.parametrize("amp", [False, True])
 @pytest.mark.parametrize("threshold", [16, 0, 10_000])  # the product on small maps; nowhere; everywhere
-@pytest.mark.parametrize("arch,size", [("resnet9s_cifar", 32), ("resnet10t", 32)])  # stride 1 only; strided too
-def test_a_model_trains_with_torchs_gradients(amp, threshold, arch, size, monkeypatch):
+@pytest.mark.parametrize("arch", ["resnet9s_cifar", "resnet10t", "resnest14d_cifar"])  # stride 1; strided; grouped
+def test_a_model_trains_with_torchs_gradients(amp, threshold, arch, monkeypatch):
     monkeypatch.setattr(cpu_grads, "PATCH_PRODUCT_MAX_POSITIONS", threshold)
     plain, ours = twin_models(arch)
     use_cpu_grads(ours)
-    x = torch.randn(6, 3, size, size, generator=torch.Generator().manual_seed(4)).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(4)).contiguous(memory_format=torch.channels_last)
     labels = torch.arange(6)
     losses, grads = [], []
     for model in (plain, ours):

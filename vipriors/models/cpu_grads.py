@@ -10,7 +10,8 @@ oneDNN's.
 
 oneDNN's bf16 weight gradient of a strided, zero-padded convolution whose output is one
 column wide reads memory it never wrote (torch 2.14's CPU build: garbage or NaN in the taps
-that fall on the padding, seen in every channel layout, kernel size and stride tested); a
+that fall on the padding, seen in every channel layout, kernel size, stride and grouping
+tested); a
 deep network at a small image size meets it (resnet10t at 16 px: its last stride-2 layer
 sees a 1x1 map). The product is used there too, at any map size.
 
@@ -32,15 +33,16 @@ PATCH_PRODUCT_MAX_POSITIONS = 16
 
 
 def conv2d_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel: tuple[int, int],
-                       stride: tuple[int, int] = (1, 1), padding: tuple[int, int] | None = None) -> torch.Tensor:
-    """The weight gradient [K, C, kh, kw] of an ungrouped, undilated convolution of ``x``
-    [N, C, H, W] with zero ``padding`` (default: "same" for an odd kernel) and ``stride``,
-    whose output gradient is ``grad_out`` [N, K, Ho, Wo].
+                       stride: tuple[int, int] = (1, 1), padding: tuple[int, int] | None = None,
+                       groups: int = 1) -> torch.Tensor:
+    """The weight gradient [K, C / groups, kh, kw] of an undilated convolution of ``x``
+    [N, C, H, W] with zero ``padding`` (default: "same" for an odd kernel), ``stride`` and
+    ``groups``, whose output gradient is ``grad_out`` [N, K, Ho, Wo].
 
-    One matrix product: the output gradient as rows of K channels, one row per output
-    position, against the input patches as rows of kh x kw x C values (windows of the
-    zero-padded input, channels last, copied once), so the reduction over batch and positions
-    is a single product the CPU's matrix units run whole."""
+    One matrix product (one per group): the output gradient as rows of K channels, one row
+    per output position, against the input patches as rows of kh x kw x C values (windows of
+    the zero-padded input, channels last, copied once), so the reduction over batch and
+    positions is a single product the CPU's matrix units run whole."""
     kh, kw = kernel
     ph, pw = padding if padding is not None else ((kh - 1) // 2, (kw - 1) // 2)
     n, c = x.shape[:2]
@@ -50,14 +52,22 @@ def conv2d_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel: tuple[in
     # pixel (h * stride + i, w * stride + j); rows and columns a window never reaches are left out.
     patches = padded.unfold(1, kh, stride[0]).unfold(2, kw, stride[1]).permute(0, 1, 2, 4, 5, 3)
     rows = grad_out.permute(0, 2, 3, 1).reshape(n * ho * wo, k)
-    grad = rows.t() @ patches.reshape(n * ho * wo, kh * kw * c)  # one copy of the patches; [K, (kh, kw, C)]
-    return grad.view(k, kh, kw, c).permute(0, 3, 1, 2)
+    if groups == 1:
+        grad = rows.t() @ patches.reshape(n * ho * wo, kh * kw * c)  # one copy of the patches; [K, (kh, kw, C)]
+        return grad.view(k, kh, kw, c).permute(0, 3, 1, 2)
+    # Group g: its K / groups output channels against its C / groups input channels.
+    per_group = patches.reshape(n * ho * wo, kh, kw, groups, c // groups).permute(3, 0, 1, 2, 4)
+    grad = torch.bmm(rows.view(-1, groups, k // groups).permute(1, 2, 0),
+                     per_group.reshape(groups, n * ho * wo, kh * kw * (c // groups)))
+    return grad.reshape(k, kh, kw, c // groups).permute(0, 3, 1, 2)
 
 
-def uses_patch_product(out_height: int, out_width: int, stride: tuple[int, int], padding: tuple[int, int]) -> bool:
-    """Whether a layer's weight gradient is the patch product: on small output maps (speed),
-    and where oneDNN's is wrong (a strided, padded layer one output column wide)."""
-    small = out_height * out_width <= PATCH_PRODUCT_MAX_POSITIONS
+def uses_patch_product(out_height: int, out_width: int, stride: tuple[int, int], padding: tuple[int, int],
+                       groups: int = 1) -> bool:
+    """Whether a layer's weight gradient is the patch product: on small output maps of an
+    ungrouped layer (speed; grouped layers were not timed), and wherever oneDNN's is wrong (a
+    strided, padded layer one output column wide, grouped or not)."""
+    small = groups == 1 and out_height * out_width <= PATCH_PRODUCT_MAX_POSITIONS
     onednn_fault = max(stride) > 1 and max(padding) > 0 and out_width == 1
     return small or onednn_fault
 
@@ -67,30 +77,30 @@ class _SmallMapConv2d(torch.autograd.Function):
     ``conv2d_weight_grad`` where ``uses_patch_product`` says so."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding):
+    def forward(ctx, x, weight, bias, stride, padding, groups):
         ctx.save_for_backward(x, weight)
-        ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None
-        return F.conv2d(x, weight, bias, stride, padding)
+        ctx.stride, ctx.padding, ctx.groups, ctx.has_bias = stride, padding, groups, bias is not None
+        return F.conv2d(x, weight, bias, stride, padding, 1, groups)
 
     @staticmethod
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         need_input, need_weight, need_bias = ctx.needs_input_grad[:3]
         kernel = tuple(weight.shape[2:])
-        product = uses_patch_product(grad_out.shape[2], grad_out.shape[3], ctx.stride, ctx.padding)
+        product = uses_patch_product(grad_out.shape[2], grad_out.shape[3], ctx.stride, ctx.padding, ctx.groups)
         mask = [need_input, need_weight and not product, need_bias and ctx.has_bias]
         grad_x = grad_w = grad_b = None
         if any(mask):
             grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(
                 grad_out, x, weight, [weight.shape[0]] if ctx.has_bias else None, list(ctx.stride), list(ctx.padding),
-                [1, 1], False, [0, 0], 1, mask)
+                [1, 1], False, [0, 0], ctx.groups, mask)
         if need_weight and product:
-            grad_w = conv2d_weight_grad(x, grad_out, kernel, ctx.stride, ctx.padding).to(weight.dtype)
-        return grad_x, grad_w, grad_b, None, None
+            grad_w = conv2d_weight_grad(x, grad_out, kernel, ctx.stride, ctx.padding, ctx.groups).to(weight.dtype)
+        return grad_x, grad_w, grad_b, None, None, None
 
 
 class CpuGradConv2d(nn.Conv2d):
-    """An ``nn.Conv2d`` (zero padding, no groups or dilation) whose training
+    """An ``nn.Conv2d`` (zero padding, no dilation) whose training
     backward uses ``_SmallMapConv2d``; evaluation and no-grad calls are plain conv2d."""
 
     def _conv_forward(self, x, weight, bias):
@@ -102,16 +112,15 @@ class CpuGradConv2d(nn.Conv2d):
             x, weight = x.to(dtype), weight.to(dtype)
             bias = bias.to(dtype) if bias is not None else None
         with torch.autocast(device, enabled=False):
-            return _SmallMapConv2d.apply(x, weight, bias, self.stride, self.padding)
+            return _SmallMapConv2d.apply(x, weight, bias, self.stride, self.padding, self.groups)
 
 
 def conv_is_eligible(module: nn.Module) -> bool:
-    """A plain ``nn.Conv2d`` of dilation 1, one group and zero padding given in pixels (any
-    stride and kernel)."""
+    """A plain ``nn.Conv2d`` of dilation 1 and zero padding given in pixels (any stride,
+    kernel and grouping)."""
     if type(module) is not nn.Conv2d:
         return False
-    return (module.dilation == (1, 1) and module.groups == 1 and module.padding_mode == "zeros"
-            and not isinstance(module.padding, str))
+    return module.dilation == (1, 1) and module.padding_mode == "zeros" and not isinstance(module.padding, str)
 
 
 def use_cpu_grads(model: nn.Module) -> int:
