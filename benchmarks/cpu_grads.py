@@ -85,7 +85,7 @@ def conv_row(conv: nn.Conv2d, shape, rounds: int, repeat: int) -> dict:
     strided = f" stride {stride[0]}" if conv.stride != (1, 1) else ""
     grouped = f" {groups} groups" if groups > 1 else ""
     return {"name": f"conv {c}->{k} {h}x{w}{strided}{grouped} weight grad", "positions": ho * wo,
-            "uses_patch_product": uses_patch_product(ho, wo, conv.stride, conv.padding, groups),
+            "uses_patch_product": uses_patch_product(ho, wo, conv.stride, conv.padding),
             "forward_ms": times["forward"],
             "onednn_ms": times["onednn"], "product_ms": times["product"],
             "speedup": round(times["onednn"] / times["product"], 3)}

@@ -62,12 +62,11 @@ def conv2d_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel: tuple[in
     return grad.reshape(k, kh, kw, c // groups).permute(0, 3, 1, 2)
 
 
-def uses_patch_product(out_height: int, out_width: int, stride: tuple[int, int], padding: tuple[int, int],
-                       groups: int = 1) -> bool:
-    """Whether a layer's weight gradient is the patch product: on small output maps of an
-    ungrouped layer (speed; grouped layers were not timed), and wherever oneDNN's is wrong (a
-    strided, padded layer one output column wide, grouped or not)."""
-    small = groups == 1 and out_height * out_width <= PATCH_PRODUCT_MAX_POSITIONS
+def uses_patch_product(out_height: int, out_width: int, stride: tuple[int, int], padding: tuple[int, int]) -> bool:
+    """Whether a layer's weight gradient is the patch product: on small output maps (speed,
+    grouped or not), and wherever oneDNN's is wrong (a strided, padded layer one output column
+    wide)."""
+    small = out_height * out_width <= PATCH_PRODUCT_MAX_POSITIONS
     onednn_fault = max(stride) > 1 and max(padding) > 0 and out_width == 1
     return small or onednn_fault
 
@@ -87,7 +86,7 @@ class _SmallMapConv2d(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         need_input, need_weight, need_bias = ctx.needs_input_grad[:3]
         kernel = tuple(weight.shape[2:])
-        product = uses_patch_product(grad_out.shape[2], grad_out.shape[3], ctx.stride, ctx.padding, ctx.groups)
+        product = uses_patch_product(grad_out.shape[2], grad_out.shape[3], ctx.stride, ctx.padding)
         mask = [need_input, need_weight and not product, need_bias and ctx.has_bias]
         grad_x = grad_w = grad_b = None
         if any(mask):
