@@ -11,7 +11,7 @@ oneDNN's.
 oneDNN's bf16 weight gradient of a strided, zero-padded convolution whose output is one
 column wide reads memory it never wrote (torch 2.14's CPU build: garbage or NaN in the taps
 that fall on the padding, seen in every channel layout, kernel size, stride and grouping
-tested); a
+tested, with its AVX-512 and AMX kernels; its AVX2 kernels were right); a
 deep network at a small image size meets it (resnet10t at 16 px: its last stride-2 layer
 sees a 1x1 map). The product is used there too, at any map size.
 
