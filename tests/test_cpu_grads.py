@@ -151,7 +151,7 @@ def test_evaluation_and_no_grad_calls_are_torchs(monkeypatch):
     plain, ours = twin_models()
     use_cpu_grads(ours)
     called = []
-    monkeypatch.setattr(cpu_grads._SmallMapConv2d, "apply", lambda *a: called.append(1))
+    monkeypatch.setattr(cpu_grads._PatchProductConv2d, "apply", lambda *a: called.append(1))
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(plain.eval()(x), ours.eval()(x))

@@ -52,7 +52,7 @@ def conv2d_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel: tuple[in
     # pixel (h * stride + i, w * stride + j); rows and columns a window never reaches are left out.
     patches = padded.unfold(1, kh, stride[0]).unfold(2, kw, stride[1]).permute(0, 1, 2, 4, 5, 3)
     rows = grad_out.permute(0, 2, 3, 1).reshape(n * ho * wo, k)
-    if groups == 1:
+    if groups == 1:  # a plain product: a batched one of one group sums in another order on some shapes
         grad = rows.t() @ patches.reshape(n * ho * wo, kh * kw * c)  # one copy of the patches; [K, (kh, kw, C)]
         return grad.view(k, kh, kw, c).permute(0, 3, 1, 2)
     # Group g: its K / groups output channels against its C / groups input channels.
@@ -71,7 +71,7 @@ def uses_patch_product(out_height: int, out_width: int, stride: tuple[int, int],
     return small or onednn_fault
 
 
-class _SmallMapConv2d(torch.autograd.Function):
+class _PatchProductConv2d(torch.autograd.Function):
     """conv2d forward; backward: oneDNN's input gradient, and the weight gradient by
     ``conv2d_weight_grad`` where ``uses_patch_product`` says so."""
 
@@ -100,7 +100,7 @@ class _SmallMapConv2d(torch.autograd.Function):
 
 class CpuGradConv2d(nn.Conv2d):
     """An ``nn.Conv2d`` (zero padding, no dilation) whose training
-    backward uses ``_SmallMapConv2d``; evaluation and no-grad calls are plain conv2d."""
+    backward uses ``_PatchProductConv2d``; evaluation and no-grad calls are plain conv2d."""
 
     def _conv_forward(self, x, weight, bias):
         if not torch.is_grad_enabled() or not (weight.requires_grad or x.requires_grad):
@@ -111,7 +111,7 @@ class CpuGradConv2d(nn.Conv2d):
             x, weight = x.to(dtype), weight.to(dtype)
             bias = bias.to(dtype) if bias is not None else None
         with torch.autocast(device, enabled=False):
-            return _SmallMapConv2d.apply(x, weight, bias, self.stride, self.padding, self.groups)
+            return _PatchProductConv2d.apply(x, weight, bias, self.stride, self.padding, self.groups)
 
 
 def conv_is_eligible(module: nn.Module) -> bool:
