@@ -97,6 +97,9 @@ def test_every_field_is_named_as_its_flag():
     (["--online-smoothing", "0.5", "--cutmix", "0.5", "--ricap", "0.5"],
      "--online-smoothing 0.5: its targets are learnt from the unmixed batches"),
     (["--online-smoothing", "1"], "--online-smoothing 1: must be in [0, 1)"),
+    (["--loss", "cosine"], "--loss cosine: compares the normalised outputs with the labels, so it needs a cosine head"),
+    (["--loss", "hinge"], "--loss"),
+    (["--cosine-head=-1"], "--cosine-head -1: must be >= 0"),
     (["--name", "a/b"], "--name a/b: give a plain folder name"),
 ])
 def test_bad_values_are_refused_naming_the_flag_and_what_is_allowed(argv, message):

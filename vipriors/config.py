@@ -262,6 +262,8 @@ class ModelConfig(_Section):
     cpu_grads: Literal["auto", "on", "off"] = setting(
         "auto", "the weight gradient of stride-1 convolutions on small maps as one matrix product, torch's result "
                 "faster on a CPU (vipriors.models.cpu_grads; auto: on when training on the CPU)")
+    cosine_head: float = setting(0.0, "the logits are this scale times the L2-normalised outputs, so each class's "
+                                      "logit is a cosine similarity (0: the network's own logits)", NON_NEGATIVE)
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,12 @@ class OptimConfig(_Section):
     norm_bias_lr_scale: float = setting(1.0, "the learning rate of normalisation layers' biases, as a multiple of the "
                                              "rest's (airbench trains them faster)", POSITIVE)
     label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy", BELOW_ONE)
+    loss: Literal["cross-entropy", "cosine"] = setting("cross-entropy", "the training loss; cosine: one minus the "
+                                                       "cosine of the outputs and the (mixed) label vector, plus "
+                                                       "--xent-weight times the cross-entropy (Barz and Denzler, 2020; "
+                                                       "needs --cosine-head)")
+    xent_weight: float = setting(0.1, "with --loss cosine: the weight of the cross-entropy beside the cosine loss",
+                                 NON_NEGATIVE)
     online_smoothing: float = setting(0.0, "online label smoothing (Zhang et al., 2021): the weight of a second "
                                            "cross-entropy, to each class's mean predicted distribution over its "
                                            "correctly classified unmixed training images of the previous epoch "
@@ -368,6 +376,9 @@ class TrainConfig:
             raise ConfigError(f"--online-smoothing {self.optim.online_smoothing:g}: its targets are learnt from the "
                               "unmixed batches, and --cutmix/--ricap/--mixup/--cutout mix every batch; leave some "
                               "unmixed (probabilities summing to < 1) or drop --online-smoothing")
+        if self.optim.loss == "cosine" and not self.model.cosine_head:
+            raise ConfigError("--loss cosine: compares the normalised outputs with the labels, so it needs a cosine "
+                              "head: add --cosine-head SCALE (16, say: the logits' range for the cross-entropy beside it)")
 
     def replace(self, section: str, **values) -> "TrainConfig":
         """A copy with ``values`` set in ``section``; checked like any config."""

@@ -24,7 +24,7 @@ from ..data.dataset import scan_for_bad_files
 from ..engine import autos, checkpoint
 from ..errors import UserError
 from ..files import list_images
-from ..models import create_model, memory_format
+from ..models import create_model, memory_format, normalize_logits
 from . import guarded
 
 
@@ -95,7 +95,7 @@ def predict(args: argparse.Namespace) -> int:
     scan_for_bad_files([samples], path, distributed.DistEnv(0, 1, 0, device), skip=False,
                        fix="Fix or remove these files, then predict again.")
 
-    model = create_model(settings["arch"], num_classes=len(classes))
+    model = normalize_logits(create_model(settings["arch"], num_classes=len(classes)), settings["cosine_head"])
     model.load_state_dict(state["ema"] if args.ema else state["model"])
     fmt = memory_format(autos.memory_format_for(settings["memory_format"], settings["arch"], device.type))
     model = model.to(device, memory_format=fmt).eval()

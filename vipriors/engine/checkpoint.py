@@ -61,4 +61,5 @@ def inference_settings(state: dict) -> dict:
     return {"root": data["root"], "arch": config["model"]["arch"], "image_size": data["image_size"],
             "crop_pct": data["crop_pct"], "mean": data["mean"], "std": data["std"],
             "threads": data["data_threads" if format_of(state) >= 2 else "threads"],
-            "memory_format": config["model"]["memory_format"], "amp": config["runtime"]["amp"]}
+            "memory_format": config["model"]["memory_format"], "amp": config["runtime"]["amp"],
+            "cosine_head": config["model"].get("cosine_head", 0.0)}

@@ -25,3 +25,12 @@ def mixed_cross_entropy(logits: torch.Tensor, target_index: torch.Tensor, target
     soft_targets = (online_table[target_index] * target_weight[..., None]).sum(dim=1)  # [B, C]
     soft = -(soft_targets * log_p).sum(dim=1).mean()
     return (1.0 - online_weight) * hard + online_weight * soft
+
+
+def mixed_cosine_loss(unit_outputs: torch.Tensor, target_index: torch.Tensor, target_weight: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ``1 - cos(output, target)`` (Barz and Denzler, 2020), with
+    ``unit_outputs`` [B, C] already L2-normalised and the target the mixing plan's label
+    vector ``sum_k w_k * onehot(t_k)``: the cosine is ``<u, t> / |t|``."""
+    target = torch.zeros_like(unit_outputs, dtype=torch.float32).scatter_add_(1, target_index, target_weight.float())
+    cosine = (unit_outputs.float() * target).sum(dim=1) / target.norm(dim=1)
+    return (1.0 - cosine).mean()

@@ -8,7 +8,7 @@ import torch
 
 from .. import mixing, ops
 from ..config import MixConfig
-from .losses import mixed_cross_entropy
+from .losses import mixed_cosine_loss, mixed_cross_entropy
 from .online_labels import OnlineLabels
 
 
@@ -17,16 +17,18 @@ class TrainStep:
                  std: torch.Tensor, mix: MixConfig, amp: torch.dtype | None, memory_format: torch.memory_format,
                  label_smoothing: float = 0.0, lr=None, scaler: torch.amp.GradScaler | None = None,
                  ema=None, ema_source: torch.nn.Module | None = None, online: OnlineLabels | None = None,
-                 online_weight: float = 0.0):
+                 online_weight: float = 0.0, cosine_scale: float = 0.0, xent_weight: float = 1.0):
         """``model`` is what runs (compiled, DDP-wrapped); ``ema_source`` the plain module the EMA follows;
         ``lr`` maps the steps done to the learning rate of the next (None: the optimiser's own);
         ``online``: online label smoothing's targets, blended in with ``online_weight`` and
-        learnt from the unmixed batches."""
+        learnt from the unmixed batches; ``cosine_scale`` (the model's cosine head's scale, 0: none):
+        the cosine loss on the logits divided by it, plus ``xent_weight`` times the cross-entropy."""
         self.model, self.optimizer, self.lr, self.ema = model, optimizer, lr, ema
         self.online, self.online_weight = online, online_weight
         self.scaler = scaler or torch.amp.GradScaler(enabled=False)
         self.mean, self.std, self.mix, self.amp = mean, std, mix, amp
         self.memory_format, self.label_smoothing = memory_format, label_smoothing
+        self.cosine_scale, self.xent_weight = cosine_scale, xent_weight
         self.ema_source = ema_source if ema_source is not None else model
         # Every per-step constant lives on the device once: the step never waits for the host.
         self.sia_range = mixing.sia_range(mix, mean.device)
@@ -46,6 +48,8 @@ class TrainStep:
             logits = self.model(x)
         table = self.online.table if self.online is not None else None
         loss = mixed_cross_entropy(logits, target_index, target_weight, self.label_smoothing, table, self.online_weight)
+        if self.cosine_scale:
+            loss = mixed_cosine_loss(logits / self.cosine_scale, target_index, target_weight) + self.xent_weight * loss
         if self.online is not None and mode == "none":
             self.online.accumulate(logits.detach(), labels)
         self.optimizer.zero_grad(set_to_none=True)

@@ -20,7 +20,7 @@ from ..data import dataset
 from ..data.dataset import TrainingData
 from ..data.stubborn_file import worst_first
 from ..errors import UserError
-from ..models import count_parameters, create_model, memory_format, training_options
+from ..models import count_parameters, create_model, memory_format, normalize_logits, training_options
 from ..models.cpu_grads import use_cpu_grads
 from ..models.whitening import whiten_first_conv
 from . import autos, checkpoint, host_sync
@@ -102,6 +102,7 @@ class Trainer:
         self.mean = ops.channel_constants(config.data.mean, self.device, "--mean")
         self.std = ops.channel_constants(config.data.std, self.device, "--std", positive=True)
         model = create_model(config.model.arch, len(self.classes), **training_options(config.model.drop_rate))
+        normalize_logits(model, config.model.cosine_head)
         model = model.to(self.device, memory_format=self.memory_format)
         self.cpu_grad_layers = use_cpu_grads(model) if config.model.cpu_grads == "on" else 0
         self.whitened = 0
@@ -149,7 +150,8 @@ class Trainer:
             self.model, self.optimizer, mean=self.mean, std=self.std, mix=self.config.mix, amp=self.amp,
             memory_format=self.memory_format, label_smoothing=optim.label_smoothing, lr=self.lr,
             scaler=self.scaler, ema=self.ema, ema_source=self.model_core, online=self.online,
-            online_weight=optim.online_smoothing)
+            online_weight=optim.online_smoothing,
+            cosine_scale=self.config.model.cosine_head if optim.loss == "cosine" else 0.0, xent_weight=optim.xent_weight)
 
     def _describe(self) -> None:
         config, data = self.config, self.data

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 
 import timm
 import torch
@@ -53,6 +54,20 @@ def create_model(arch: str, num_classes: int, **overrides) -> torch.nn.Module:
     """Builds ``arch`` from scratch (never pre-trained: the challenge forbids it)."""
     check_arch(arch)
     return timm.create_model(arch, pretrained=False, num_classes=num_classes, **overrides)
+
+
+def normalize_logits(model: torch.nn.Module, scale: float) -> torch.nn.Module:
+    """Makes ``model`` return ``scale`` times its L2-normalised outputs (a cosine head; ``scale``
+    0 leaves it as it is). A forward hook, so the weights and their names stay the network's
+    own and a checkpoint loads into the plain network."""
+    if scale:
+        model.register_forward_hook(functools.partial(_scaled_unit_outputs, scale))
+    return model
+
+
+def _scaled_unit_outputs(scale: float, module, inputs, outputs: torch.Tensor) -> torch.Tensor:
+    # In float32: at a scale of 16, bf16 would round each logit to a sixteenth.
+    return scale * torch.nn.functional.normalize(outputs.float(), dim=1)
 
 
 def count_parameters(model: torch.nn.Module) -> int:
