@@ -99,6 +99,7 @@ def test_every_field_is_named_as_its_flag():
     (["--online-smoothing", "1"], "--online-smoothing 1: must be in [0, 1)"),
     (["--loss", "cosine"], "--loss cosine: compares the normalised outputs with the labels, so it needs a cosine head"),
     (["--loss", "hinge"], "--loss"),
+    (["--xent-weight", "0.5"], "--xent-weight 0.5: weighs the cross-entropy beside the cosine loss; add --loss cosine"),
     (["--cosine-head=-1"], "--cosine-head -1: must be >= 0"),
     (["--name", "a/b"], "--name a/b: give a plain folder name"),
 ])

@@ -376,6 +376,9 @@ class TrainConfig:
             raise ConfigError(f"--online-smoothing {self.optim.online_smoothing:g}: its targets are learnt from the "
                               "unmixed batches, and --cutmix/--ricap/--mixup/--cutout mix every batch; leave some "
                               "unmixed (probabilities summing to < 1) or drop --online-smoothing")
+        if self.optim.loss != "cosine" and self.optim.xent_weight != OptimConfig.xent_weight:
+            raise ConfigError(f"--xent-weight {self.optim.xent_weight:g}: weighs the cross-entropy beside the cosine "
+                              "loss; add --loss cosine (and --cosine-head SCALE), or drop --xent-weight")
         if self.optim.loss == "cosine" and not self.model.cosine_head:
             raise ConfigError("--loss cosine: compares the normalised outputs with the labels, so it needs a cosine "
                               "head: add --cosine-head SCALE (16, say: the logits' range for the cross-entropy beside it)")
