@@ -82,10 +82,11 @@ def test_the_step_adds_the_weighted_cross_entropy_to_the_cosine_loss():
 
 
 @pytest.mark.slow
-def test_a_cosine_run_learns_and_predicts_through_its_head(builtin_cache, tmp_path):
+def test_a_cosine_run_learns_and_predicts_through_its_head(builtin_cache, tmp_path, capsys):
     argv = ["--arch", "resnet10t", "--image-size", "32", "--epochs", "3", "--log-every", "5", "--cosine-head", "16",
             "--loss", "cosine", "--output-dir", str(tmp_path), "--name", "cos"]
     result = train(cfg.resolve(cfg.cli_overrides(cfg.build_parser("t").parse_args(argv))))
+    assert "cosine head x16, cosine loss + 0.1 x cross-entropy" in capsys.readouterr().out
     assert result["best_top1"] > 0.2  # ten built-in classes: chance is 10%
     best = os.path.join(result["run_dir"], "best.pt")
     out = str(tmp_path / "val.npz")

@@ -163,6 +163,10 @@ class Trainer:
         extras += [f"CPU gradients in {self.cpu_grad_layers} layers"] if self.cpu_grad_layers else []
         if self.online is not None:
             extras.append(f"online label smoothing {config.optim.online_smoothing:g}")
+        if config.model.cosine_head:
+            extras.append(f"cosine head x{config.model.cosine_head:g}")
+        if config.optim.loss == "cosine":
+            extras.append(f"cosine loss + {config.optim.xent_weight:g} x cross-entropy")
         self.run.log.say(
             f"vipriors: {config.model.arch} ({count_parameters(self.model_core) / 1e6:.2f} M params, "
             f"{config.model.memory_format}) on {self.device} x{self.env.world_size}, amp {config.runtime.amp}, "
