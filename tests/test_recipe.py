@@ -271,7 +271,7 @@ def test_a_direct_recipe_trains_only_the_final_models(source, tmp_path, capsys):
     assert log[0]["train_images"] == 48 and len(epochs) == 3 and "val_top1" in epochs[-1]
     assert sum("val_top1" in e for e in epochs) == 1, "evaluated once, after the last epoch"
     assert recipe_cli.main([str(folder), "--predict", other_images, "--out", str(tmp_path / "pred")]) == 0
-    assert "the equal-weight vote of 1 final models" in capsys.readouterr().out
+    assert "images, the final model's prediction; top-1" in capsys.readouterr().out
     # Another members file's final models are voted with --members: here the same member
     # (its final kept, not trained again), into a folder of that file's own by default.
     (folder / "other.yaml").write_text("members:\n  - {name: a, config: base.yaml, args: [--epochs, '3']}\n")

@@ -223,7 +223,8 @@ def predict_with(finals: list[Row], split: str, out_dir: str, recipe: Recipe, la
     submission.write(csv_path, first.ids, probs.argmax(1))
     predictions.save(os.path.join(out_dir, "vote.npz"), first.ids, probs, first.labels, first.classes,
                      f"vote of {len(files)}", {"members": [f.model for f in files]}, first.class_words)
-    message = f"wrote {csv_path}: {len(first.ids)} images, the equal-weight vote of {len(files)} final models"
+    source = "the final model's prediction" if len(files) == 1 else f"the equal-weight vote of {len(files)} final models"
+    message = f"wrote {csv_path}: {len(first.ids)} images, {source}"
     if first.has_labels:
         accuracy = predictions.top1(probs, first.labels)
         message += f"; top-1 {100 * accuracy:.2f}% +- {100 * standard_error(accuracy, len(first.ids)):.2f}"
