@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..models import count_parameters, create_model, memory_format, normalize_logits, training_options
 from ..models.cpu_grads import use_cpu_grads
 from ..models.whitening import whiten_first_conv
-from . import autos, checkpoint, host_sync
+from . import autos, checkpoint, cpu_share, host_sync
 from .metrics import ClassAccuracy
 from .online_labels import OnlineLabels
 from .run_folder import RunFolder, new_run_path
@@ -456,6 +456,10 @@ def train(config: TrainConfig, resume_dir: str | None = None) -> dict:
     try:
         path = resume_dir or distributed.broadcast_object(new_run_path(config), env)
         run = RunFolder(path, env, resume=resume_dir is not None)
+        crowded = cpu_share.check(torch.get_num_threads()) if env.device.type == "cpu" else None
+        if crowded:
+            run.log.say(f"warning: {crowded}")
+            run.log.record("warning", message=crowded)
         succeeded = False
         try:
             trainer = Trainer(config, env, dataset.prepare(config, env), run)
