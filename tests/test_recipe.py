@@ -283,10 +283,16 @@ def test_a_direct_recipe_trains_only_the_final_models(source, tmp_path, capsys):
     # The recipe's own members file, however its path is written, votes into the plain folder.
     assert recipe_cli.main([str(folder), "--members", str(folder / "members.yaml"), "--predict", other_images]) == 0
     assert (runs / f"predict-{os.path.basename(os.path.normpath(other_images))}" / "vote.npz").is_file()
-    # --validate: the yardstick of a direct recipe, the members on train only and their vote.
+    # --validate: the yardstick of a direct recipe, the members on train only and their vote;
+    # one member's estimate is its own top-1, with no vote folders.
+    capsys.readouterr()
     assert recipe_cli.main([str(folder), "--validate"]) == 0
+    out = capsys.readouterr().out
     validated = json.loads((runs / "summary-validate.json").read_text())
-    assert [r["name"] for r in validated["rows"]] == ["a"] and 0 <= validated["vote_top1"] <= 1
+    assert [r["name"] for r in validated["rows"]] == ["a"]
+    assert validated["vote_top1"] == validated["rows"][0]["val_top1"] and "vote_greedy_top1" not in validated
+    assert "the estimate (one member: its own top-1)" in out and "vote of 1" not in out
+    assert not (runs / "ensemble").exists() and not (runs / "ensemble-greedy").exists()
     assert "final" not in validated and validated["val_images"] == 24
     log = [json.loads(line) for line in (runs / "a" / "log.jsonl").read_text().splitlines()]
     assert log[0]["train_images"] == 24
@@ -351,8 +357,8 @@ def test_the_vipriors_recipe_trains_under_torchrun_and_writes_the_submission(sou
         first = json.loads((runs / stage / "log.jsonl").read_text().splitlines()[0])
         assert first["world_size"] == 2, stage
     assert "label_smoothing: 0.1" in (runs / "resnest101_ce-ls" / "config.yaml").read_text()
-    summary = json.loads((runs / "summary.json").read_text())  # one member: its vote is itself
-    assert summary["vote_top1"] == pytest.approx(summary["rows"][-1]["val_top1"], abs=1e-4)
+    summary = json.loads((runs / "summary.json").read_text())  # one member: the estimate is its own
+    assert summary["vote_top1"] == summary["rows"][-1]["val_top1"] and not (runs / "ensemble").exists()
     with open(runs / "submission" / "submission.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["Image IDs", "Predictions"]

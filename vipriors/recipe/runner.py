@@ -280,7 +280,13 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     rows = [r for rs in stages_of for r in rs]
     summary = {"recipe": recipe.name, "tta": recipe.tta, "rows": print_table(rows, recipe)}
     last = [rs[-1] for rs in stages_of]
-    if not chain and not direct:  # one member's vote is the member: the row keeps the table's shape
+    if not chain and not direct and len(last) == 1:  # the estimate is the member's own: no vote to write
+        member = predictions.load(last[0].predictions)
+        equal, images, minutes = member.accuracy(), len(member.ids), last[0].seconds / 60
+        print(f"{'the estimate (one member: its own top-1)':44s} {100 * equal:21.2f}% {minutes:8.1f}  (+- "
+              f"{100 * standard_error(equal, images):.2f} on {images} images)")
+        summary.update(vote_top1=equal, val_images=images, members_minutes=round(minutes, 2))
+    elif not chain and not direct:
         vote_started = time.perf_counter()
         files = [predictions.load(r.predictions) for r in last]
         equal = vote(files, os.path.join(recipe.runs, "ensemble"), "all")
