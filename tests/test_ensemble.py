@@ -30,6 +30,15 @@ def test_round_trip(tmp_path):
     assert p.accuracy() == pytest.approx(5 / 6) and p.config == {"model": {"arch": "m"}}
 
 
+def test_a_saved_file_keeps_the_models_top1_on_near_ties(tmp_path):
+    # Two classes a hair apart: half precision would round them equal and pick the first.
+    probs = probs_from([0, 1, 2, 0, 1, 2]).astype(np.float32)
+    probs[4] = [0.3333, 0.33336, 0.33334]  # right (label 1), by 2e-5
+    assert probs[4].astype(np.float16).argmax() == 0, "half precision rounds the three equal"
+    saved = predictions.load(save(tmp_path, "m", probs))
+    assert np.array_equal(saved.probs, probs) and saved.accuracy() == 1.0
+
+
 def test_soft_vote_beats_each_member():
     # Each member is wrong on a different pair of images, but with low confidence there.
     a = probs_from([0, 1, 2, 0, 1, 2]); a[0] = [0.30, 0.40, 0.30]; a[1] = [0.40, 0.30, 0.30]

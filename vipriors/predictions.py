@@ -2,7 +2,9 @@
 
 One ``.npz`` per model and split:
   ids      str [N]          image ids (file names for a test folder, "class/file" otherwise)
-  probs    float16 [N, C]   class probabilities (softmax), rows sum to 1
+  probs    float32 [N, C]   class probabilities (softmax), rows sum to 1: kept at the precision
+                            they were computed in, so a file's top-1 and votes are the model's
+                            to the image (half precision swaps near-tied classes)
   labels   int64 [N]        true class index, -1 where unknown (a test split)
   classes  str [C]          class names in index order (sorted folder names)
   model    str              a name for the model (the run folder by default)
@@ -20,7 +22,7 @@ import numpy as np
 from .errors import UserError
 from .files import write_atomic
 
-SUM_TOLERANCE = 1e-2  # float16 storage: 1000 entries of ~1e-3 each round to about 1e-3 total
+SUM_TOLERANCE = 1e-2  # files stored in float16 (older ones, or made elsewhere): 1000 entries of ~1e-3 round to about 1e-3
 
 
 def top1(scores, labels) -> float:
@@ -59,7 +61,7 @@ class Predictions:
 def save(path: str, ids, probs, labels, classes, model: str, config: dict, class_words=None) -> None:
     words = {} if class_words is None or not any(class_words) else {"class_words": np.asarray(class_words, dtype=str)}
     write_atomic(path, lambda f: np.savez_compressed(
-        f, ids=np.asarray(ids, dtype=str), probs=np.asarray(probs, dtype=np.float16),
+        f, ids=np.asarray(ids, dtype=str), probs=np.asarray(probs, dtype=np.float32),
         labels=np.asarray(labels, dtype=np.int64), classes=np.asarray(classes, dtype=str),
         model=np.asarray(model), config=np.asarray(json.dumps(config)), **words), binary=True)
 
