@@ -34,6 +34,7 @@ def _core_times(path: str, cores: set[int]) -> tuple[int, int] | None:
 
 
 def this_process_cores() -> set[int]:
+    """The cores this process may run on (its affinity set where the OS has one)."""
     if hasattr(os, "sched_getaffinity"):
         return set(os.sched_getaffinity(0))
     return set(range(os.cpu_count() or 1))

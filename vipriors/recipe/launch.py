@@ -17,6 +17,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from ..engine.cpu_share import this_process_cores
 from .spec import REPO, RecipeError
 
 PASSED_THROUGH = ("nnodes", "node_rank", "rdzv_backend", "rdzv_endpoint", "rdzv_id", "master_addr", "master_port")
@@ -109,7 +110,7 @@ def slots(jobs: int, cpus: int | None = None, gpus: list[str] | None = None) -> 
     """``jobs`` slots sharing ``cpus`` CPU threads (default: this process's cores) evenly, at
     least one each, and ``gpus`` (default: the visible ones) round robin."""
     if cpus is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cpus = len(this_process_cores())
     gpus = visible_gpus() if gpus is None else gpus
     threads = max(1, cpus // jobs)
     return [Slot(threads, gpus[i % len(gpus)] if gpus else None) for i in range(jobs)]

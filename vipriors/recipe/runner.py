@@ -280,23 +280,23 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     rows = [r for rs in stages_of for r in rs]
     summary = {"recipe": recipe.name, "tta": recipe.tta, "rows": print_table(rows, recipe)}
     last = [rs[-1] for rs in stages_of]
-    if not chain and not direct and len(last) == 1:  # the estimate is the member's own: no vote to write
-        member = predictions.load(last[0].predictions)
-        equal, images, minutes = member.accuracy(), len(member.ids), last[0].seconds / 60
-        print(f"{'the estimate (one member: its own top-1)':44s} {100 * equal:21.2f}% {minutes:8.1f}  (+- "
-              f"{100 * standard_error(equal, images):.2f} on {images} images)")
-        summary.update(vote_top1=equal, val_images=images, members_minutes=round(minutes, 2))
-    elif not chain and not direct:
+    if not chain and not direct:
         vote_started = time.perf_counter()
         files = [predictions.load(r.predictions) for r in last]
-        equal = vote(files, os.path.join(recipe.runs, "ensemble"), "all")
-        greedy = vote(files, os.path.join(recipe.runs, "ensemble-greedy"), "greedy")
+        if len(files) == 1:  # the estimate is the member's own top-1: no vote to write
+            equal, greedy, label = files[0].accuracy(), None, "the estimate (one member: its own top-1)"
+        else:
+            equal = vote(files, os.path.join(recipe.runs, "ensemble"), "all")
+            greedy = vote(files, os.path.join(recipe.runs, "ensemble-greedy"), "greedy")
+            label = VOTE
         images = len(files[0].ids)
         minutes = (sum(r.seconds for r in last) + time.perf_counter() - vote_started) / 60
-        print(f"{VOTE:44s} {100 * equal:21.2f}% {minutes:8.1f}  (every member; +- "
+        print(f"{label:44s} {100 * equal:21.2f}% {minutes:8.1f}  ({'every member; ' if greedy is not None else ''}+- "
               f"{100 * standard_error(equal, images):.2f} on {images} images)")
-        print(f"{'vote (greedy on val: optimistic)':44s} {100 * greedy:21.2f}%")
-        summary.update(vote_top1=equal, vote_greedy_top1=greedy, val_images=images, members_minutes=round(minutes, 2))
+        summary.update(vote_top1=equal, val_images=images, members_minutes=round(minutes, 2))
+        if greedy is not None:
+            print(f"{'vote (greedy on val: optimistic)':44s} {100 * greedy:21.2f}%")
+            summary["vote_greedy_top1"] = greedy
     if finals:
         final_minutes = sum(r.seconds for r in finals) / 60
         for row in finals:
