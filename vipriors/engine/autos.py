@@ -35,8 +35,18 @@ def amp_for(requested: str, device: str) -> str:
         return requested
     if device == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    # On a CPU, bf16 pays off only with native bf16 instructions (AVX512-BF16 / AMX).
-    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "off"
+    return "bf16" if cpu_has_native_bf16() else "off"
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX). Only then does autocast to
+    bf16 pay: oneDNN also runs bf16 on plain AVX-512 (``torch.ops.mkldnn._is_mkldnn_bf16_supported``
+    says yes there) by converting to float32 around every operation, several times slower than
+    float32 itself."""
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if not any(checks):  # a torch without these probes: oneDNN's own answer
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return any(check() for check in checks if check is not None)
 
 
 def memory_format_for(requested: str, arch: str, device: str) -> str:
