@@ -144,6 +144,23 @@ def test_each_augmentation_is_applied_and_probability_zero_is_identity(tmp_path,
         assert torch.equal(batch(samples, AugmentConfig(**{**NO_AUG.__dict__, **off})), base)
 
 
+def test_the_policy_is_left_out_below_its_minimum_size(tmp_path):
+    # Progressive resizing's small epochs (TrainBatches.epoch's image_size) train on the crop
+    # and flip alone: the same batch as without a policy, the crop and flip draws unchanged.
+    samples = noise_dataset(tmp_path)
+    augment = AugmentConfig(**{**NO_AUG.__dict__, "hflip": 0.5, "pad_crop": 4})
+    policy = AugmentConfig(**{**augment.__dict__, "auto_augment": "autoaugment", "policy_min_size": 24})
+
+    def at(augment, size):
+        loader = TrainBatches(samples, batch_size=8, image_size=32, augment=augment, device=CPU, threads=1, seed=3)
+        return next(loader.epoch(0, image_size=size))[0]
+
+    assert torch.equal(at(policy, 16), at(augment, 16))
+    for size in (24, 32):
+        differs = [not torch.equal(a, b) for a, b in zip(at(policy, size), at(augment, size))]
+        assert sum(differs) >= 4, f"the policy runs at {size} px"
+
+
 def test_policy_geometry_is_nearest_by_default_and_linear_on_request(tmp_path):
     # TrivialAugment applies one operation per image: where the two interpolations disagree,
     # that operation moved pixels, and nearest may only copy input colours (or the fill, 128).

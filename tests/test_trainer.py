@@ -162,8 +162,8 @@ def test_a_stopped_run_resumes_exactly(builtin_cache, tmp_path, monkeypatch):
     assert not torch.equal(wa["online_labels"]["table"], torch.eye(10))
 
 
-@pytest.mark.parametrize("policy", [[], ["--auto-augment", "randaugment", "--data-pipelines", "2"]],
-                         ids=["crops-and-flips", "randaugment-in-dali"])
+@pytest.mark.parametrize("policy", [[], ["--auto-augment", "randaugment", "--data-pipelines", "2", "--policy-min-size", "24"]],
+                         ids=["crops-and-flips", "randaugment-in-dali-from-24px"])
 def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, tmp_path, monkeypatch, policy):
     # resnet9s_cifar: resnet10t's 1 x 1 feature maps meet a oneDNN bf16 fault on a change of size (see DESIGN.md).
     common = ["--arch", "resnet9s_cifar", "--epochs", "3", "--pad-crop", "4", "--flip-order", "alternate",
@@ -192,6 +192,23 @@ def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, t
     wa = checkpoint.load(os.path.join(straight["run_dir"], "last.pt"))["model"]
     wb = checkpoint.load(os.path.join(stopped["run_dir"], "last.pt"))["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_mixing_waits_for_its_minimum_size(builtin_cache, tmp_path, monkeypatch):
+    seen = []
+    original_step = TrainStep.__call__
+
+    def record(self, images, labels, mode, stubborn=None, step=0):
+        seen.append((images.shape[1], mode))
+        return original_step(self, images, labels, mode, stubborn, step)
+
+    monkeypatch.setattr(TrainStep, "__call__", record)
+    train(config("--arch", "resnet9s_cifar", "--epochs", "3", "--pad-crop", "4", "--in-memory", "on",
+                 "--progressive-min-size", "16", "--progressive-ramp", "0,1", "--cutmix", "1", "--mix-min-size", "24",
+                 "--output-dir", str(tmp_path)))
+    assert {size for size, _ in seen} == {16, 24, 32}
+    assert {mode for size, mode in seen if size == 16} == {"none"}
+    assert {mode for size, mode in seen if size >= 24} == {"cutmix"}
 
 
 def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(builtin_cache, tmp_path, capsys):

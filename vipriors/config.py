@@ -240,6 +240,10 @@ class AugmentConfig(_Section):
     aa_policy: Literal["original", "v0"] = setting(
         "original", "AutoAugment's ImageNet policy: original (the AutoAugment paper's, as timm's 'original') | v0 "
                     "(DALI's, the TPU EfficientNet list, timm's 'v0')")
+    policy_min_size: int = setting(0, "progressive resizing: apply --auto-augment only to training images of at least "
+                                      "this size (px), so the small early epochs train on crops and flips alone "
+                                      "(EfficientNetV2's progressive learning: weaker augmentation for smaller images; "
+                                      "0: at every size)", NON_NEGATIVE)
     aa_ops: Literal["vipriors", "dali"] = setting(
         "vipriors", "the Color and Contrast operators of every policy: vipriors (PIL's operations, from DALI's integer "
                     "operators: cheaper on the CPU) | dali (DALI's own)")
@@ -284,6 +288,9 @@ class MixConfig(_Section):
     mixup_per_sample: bool = setting(False, "draw the Mixup lambda per sample, not per batch")
     cutout_size: float = setting(0.5, "Cutout box side as a fraction of the image side", PROBABILITY)
     mix_off_epochs: int = setting(0, "train the last N epochs without mixing", NON_NEGATIVE)
+    mix_min_size: int = setting(0, "progressive resizing: mix only the epochs whose training images are at least "
+                                   "this size (px), as --policy-min-size does for the policy (0: at every size)",
+                                NON_NEGATIVE)
     # SIA ("stubborn image augmentation") for the classes the model finds hardest.
     stubborn_classes: int = setting(0, "SIA for the k classes of lowest validation accuracy (0: off)", NON_NEGATIVE)
     stubborn_file: str | None = setting(None, "start SIA with the classes in this JSON (a list of names, or another "
@@ -372,6 +379,11 @@ class TrainConfig:
     def __post_init__(self):
         if self.mix.mix_off_epochs > self.optim.epochs:
             raise ConfigError(f"--mix-off-epochs {self.mix.mix_off_epochs}: must not exceed --epochs {self.optim.epochs}")
+        for flag, size, acts_on in (("--policy-min-size", self.augment.policy_min_size,
+                                     "--auto-augment" if self.augment.auto_augment != "none" else None),
+                                    ("--mix-min-size", self.mix.mix_min_size,
+                                     "mixing" if self.mix.mixed_share > 0 else None)):
+            self._check_min_size(flag, size, acts_on)
         if self.optim.online_smoothing and self.mix.mixed_share >= 1 - 1e-9:
             raise ConfigError(f"--online-smoothing {self.optim.online_smoothing:g}: its targets are learnt from the "
                               "unmixed batches, and --cutmix/--ricap/--mixup/--cutout mix every batch; leave some "
@@ -382,6 +394,22 @@ class TrainConfig:
         if self.optim.loss == "cosine" and not self.model.cosine_head:
             raise ConfigError("--loss cosine: compares the normalised outputs with the labels, so it needs a cosine "
                               "head: add --cosine-head SCALE (16, say: the logits' range for the cross-entropy beside it)")
+
+    def _check_min_size(self, flag: str, size: int, acts_on: str | None) -> None:
+        """A size threshold under progressive resizing must have something to switch, and a
+        size in the schedule's range to switch it at."""
+        if not size:
+            return
+        data = self.data
+        if acts_on is None:
+            what = "--auto-augment none" if flag == "--policy-min-size" else "no mixing mode is on"
+            raise ConfigError(f"{flag} {size}: has nothing to switch ({what}); drop {flag}")
+        if not data.progressive_min_size:
+            raise ConfigError(f"{flag} {size}: holds {acts_on} back from the small epochs of progressive resizing; "
+                              f"add --progressive-min-size, or drop {flag}")
+        if size > data.image_size:
+            raise ConfigError(f"{flag} {size}: larger than --image-size {data.image_size}, so {acts_on} would never "
+                              f"run; give a size up to {data.image_size}")
 
     def replace(self, section: str, **values) -> "TrainConfig":
         """A copy with ``values`` set in ``section``; checked like any config."""

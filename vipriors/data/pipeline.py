@@ -44,7 +44,8 @@ def train_pipeline(files, labels, shard: Shard, image_size: int, augment: Augmen
 
 
 def _after_crop_and_flip(images, augment: AugmentConfig, image_size: int, on_gpu: bool):
-    """Rotation, blur and the policy, in that order: the augmentation after the crop and flip."""
+    """Rotation, blur and the policy, in that order: the augmentation after the crop and flip.
+    The policy is left out below ``augment.policy_min_size`` (the small epochs of progressive resizing)."""
     if augment.rotate_prob > 0:
         if _with_probability(augment.rotate_prob):
             angle = fn.random.uniform(range=[-augment.rotate_degrees, augment.rotate_degrees])
@@ -52,6 +53,8 @@ def _after_crop_and_flip(images, augment: AugmentConfig, image_size: int, on_gpu
     if augment.blur_prob > 0:
         if _with_probability(augment.blur_prob):
             images = fn.gaussian_blur(images, sigma=fn.random.uniform(range=list(augment.blur_sigma)))
+    if image_size < augment.policy_min_size:
+        return images
     return apply_policy(images, augment, image_size, on_gpu)
 
 
