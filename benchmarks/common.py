@@ -96,10 +96,11 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def cpu_training_step(arch: str, batch: int, size: int, classes: int, cpu_grads: bool = True):
-    """A call of the result is one step of the trainer's TrainStep on the CPU (bf16, channels_last,
-    label smoothing 0.1, no mixing) on one fixed uint8 batch; ``cpu_grads`` swaps the model's
-    layers as the trainer does on a CPU."""
+def cpu_training_step(arch: str, batch: int, size: int, classes: int, cpu_grads: bool = True,
+                      amp: torch.dtype | None = torch.bfloat16):
+    """A call of the result is one step of the trainer's TrainStep on the CPU (autocast to ``amp``,
+    None: float32; channels_last, label smoothing 0.1, no mixing) on one fixed uint8 batch;
+    ``cpu_grads`` swaps the model's layers as the trainer does on a CPU."""
     from vipriors import ops
     from vipriors.config import MixConfig
     from vipriors.engine.step import TrainStep
@@ -112,7 +113,7 @@ def cpu_training_step(arch: str, batch: int, size: int, classes: int, cpu_grads:
         use_cpu_grads(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
     step = TrainStep(model, optimizer, mean=torch.tensor(ops.IMAGENET_MEAN), std=torch.tensor(ops.IMAGENET_STD),
-                     mix=MixConfig(cutmix=0.0), amp=torch.bfloat16, memory_format=torch.channels_last,
+                     mix=MixConfig(cutmix=0.0), amp=amp, memory_format=torch.channels_last,
                      label_smoothing=0.1)
     images = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8)
     labels = torch.randint(0, classes, (batch,))

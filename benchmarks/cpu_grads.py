@@ -7,8 +7,8 @@ Measured in one run, alternating the two ways round by round (a shared machine's
 spells then hit both), each figure the median of its rounds:
   layers  every eligible convolution shape of ``--arch`` at ``--size``: the forward
           pass, and the weight gradient by oneDNN (aten.convolution_backward, weight only)
-          and by the patch product (``conv2d_weight_grad``), bf16, channels_last;
-  step    ``vipriors.engine.step.TrainStep`` (bf16, channels_last, no mixing) on the model
+          and by the patch product (``conv2d_weight_grad``), in --amp's dtype, channels_last;
+  step    ``vipriors.engine.step.TrainStep`` (--amp, channels_last, no mixing) on the model
           as torch builds it and on the same model after ``use_cpu_grads``.
 The layer rows show where the product wins (``PATCH_PRODUCT_MAX_POSITIONS``).
 """
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import cpu_training_step, emit, environment  # noqa: E402
 
+from vipriors.engine.autos import AMP_DTYPES, amp_for  # noqa: E402
 from vipriors.models import create_model  # noqa: E402
 from vipriors.models.cpu_grads import (PATCH_PRODUCT_MAX_POSITIONS, conv2d_weight_grad, conv_is_eligible,  # noqa: E402
                                        uses_patch_product)
@@ -66,16 +67,16 @@ def conv_shapes(arch: str, batch: int, size: int, classes: int) -> list[tuple[nn
     return found
 
 
-def channels_last(shape, dtype=torch.bfloat16) -> torch.Tensor:
+def channels_last(shape, dtype: torch.dtype) -> torch.Tensor:
     return torch.randn(shape, dtype=dtype).contiguous(memory_format=torch.channels_last)
 
 
-def conv_row(conv: nn.Conv2d, shape, rounds: int, repeat: int) -> dict:
+def conv_row(conv: nn.Conv2d, shape, rounds: int, repeat: int, dtype: torch.dtype) -> dict:
     n, c, h, w = shape
     k, stride, padding, groups = conv.out_channels, list(conv.stride), list(conv.padding), conv.groups
-    x, weight = channels_last(shape), channels_last((k, c // groups, *conv.kernel_size))
+    x, weight = channels_last(shape, dtype), channels_last((k, c // groups, *conv.kernel_size), dtype)
     ho, wo = F.conv2d(x[:1], weight, None, stride, padding, 1, groups).shape[2:]
-    grad_out = channels_last((n, k, ho, wo))
+    grad_out = channels_last((n, k, ho, wo), dtype)
     times = alternating({
         "forward": lambda: F.conv2d(x, weight, None, stride, padding, 1, groups),
         "onednn": lambda: torch.ops.aten.convolution_backward(grad_out, x, weight, None, stride, padding, [1, 1], False,
@@ -101,14 +102,20 @@ def main(argv=None) -> int:
     parser.add_argument("--classes", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=9, help="rounds of alternation")
     parser.add_argument("--repeat", type=int, default=10, help="calls (layers) or steps (the step) timed at a time")
+    parser.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
+                        help="the dtype of the layers and the step's autocast (auto: what the trainer picks on this "
+                             "CPU, bf16 only with bf16 instructions; off: float32)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
+    amp = amp_for(args.amp, "cpu")
+    dtype = AMP_DTYPES[amp] or torch.float32
     results = []
     for conv, shape in conv_shapes(args.arch, args.batch, args.size, args.classes):
-        results.append(conv_row(conv, shape, args.rounds, args.repeat))
+        results.append(conv_row(conv, shape, args.rounds, args.repeat, dtype))
         print(results[-1], file=sys.stderr)
-    steps = {"torch": cpu_training_step(args.arch, args.batch, args.size, args.classes, cpu_grads=False),
-             "ours": cpu_training_step(args.arch, args.batch, args.size, args.classes, cpu_grads=True)}
+    steps = {"torch": cpu_training_step(args.arch, args.batch, args.size, args.classes, cpu_grads=False,
+                                        amp=AMP_DTYPES[amp]),
+             "ours": cpu_training_step(args.arch, args.batch, args.size, args.classes, cpu_grads=True, amp=AMP_DTYPES[amp])}
     for call in steps.values():  # past the first steps' one-time costs
         for _ in range(2):
             call()
@@ -119,7 +126,7 @@ def main(argv=None) -> int:
     results.append({"name": "training step, use_cpu_grads", "images_per_sec": rates["ours"]})
     emit({"benchmark": "cpu_grads", "environment": environment(torch.device("cpu")),
           "workload": {"arch": args.arch, "size": args.size, "batch": args.batch, "classes": args.classes,
-                       "dtype": "bf16", "memory_format": "channels_last", "rounds": args.rounds, "repeat": args.repeat,
+                       "dtype": "bf16" if amp == "bf16" else "fp32", "memory_format": "channels_last", "rounds": args.rounds, "repeat": args.repeat,
                        "patch_product_max_positions": PATCH_PRODUCT_MAX_POSITIONS},
           "results": results,
           "comparisons": [{"name": "step: use_cpu_grads vs torch's layers",

@@ -8,7 +8,7 @@ Measured, in one run, one after the other:
            swapped for the CPU's backward passes as the trainer does: the floor an epoch can reach;
   plain    a plain loop over a uint8 tensor of the decoded images (the peer below: per-batch
            pad-and-crop offset, per-image flip, float normalisation, the same architecture as
-           torch builds it, optimiser, label smoothing, bf16 autocast and channels_last);
+           torch builds it, optimiser, label smoothing, autocast (--amp) and channels_last);
   ours     ``scripts/train.py`` itself (in-memory path), one epoch at each size of the
            progressive schedule, images/s as its log reports it (data, mixing, logging included),
            and once more on ``--data synthetic`` (the loop without any data path);
@@ -34,12 +34,13 @@ from common import cpu_training_step, emit, environment  # noqa: E402
 
 from vipriors import config as cfg  # noqa: E402
 from vipriors import ops  # noqa: E402
+from vipriors.engine.autos import AMP_DTYPES, amp_for  # noqa: E402
 from vipriors.engine.schedule import progressive_sizes  # noqa: E402
 from vipriors.engine.trainer import train  # noqa: E402
 from vipriors.models import create_model  # noqa: E402
 
 
-def plain_epoch(images: torch.Tensor, labels: torch.Tensor, arch: str, batch: int, classes: int) -> float:
+def plain_epoch(images: torch.Tensor, labels: torch.Tensor, arch: str, batch: int, classes: int, amp: str) -> float:
     """Images/s of a plain loop over ``images`` (uint8 [N, S, S, 3]): the peer, a handful of lines."""
     torch.manual_seed(0)
     model = create_model(arch, classes).to(memory_format=torch.channels_last).train()
@@ -59,7 +60,7 @@ def plain_epoch(images: torch.Tensor, labels: torch.Tensor, arch: str, batch: in
         x = x[:, :, dy:dy + size, dx:dx + size]
         x = torch.where(torch.rand(len(x), 1, 1, 1) < 0.5, x.flip(3), x)
         x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp == "bf16"):
             loss = F.cross_entropy(model(x), labels[index], label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -67,9 +68,9 @@ def plain_epoch(images: torch.Tensor, labels: torch.Tensor, arch: str, batch: in
     return (steps - 1) * batch / (time.perf_counter() - start)
 
 
-def step_alone(arch: str, batch: int, size: int, classes: int, steps: int) -> float:
+def step_alone(arch: str, batch: int, size: int, classes: int, steps: int, amp: str) -> float:
     """Images/s of the trainer's step on one fixed batch, its model prepared as the trainer does on a CPU."""
-    step = cpu_training_step(arch, batch, size, classes)
+    step = cpu_training_step(arch, batch, size, classes, amp=AMP_DTYPES[amp])
     for _ in range(2):
         step()
     start = time.perf_counter()
@@ -103,21 +104,21 @@ def epoch_rates(argv: list[str], threads: int) -> dict[int, float]:
     return {e["image_size"]: e["images_per_sec"] for e in epochs}
 
 
-def ours_synthetic(arch: str, batch: int, size: int, images: int, out: str, threads: int) -> float:
+def ours_synthetic(arch: str, batch: int, size: int, images: int, out: str, threads: int, amp: str) -> float:
     """Our trainer on --data synthetic: the loop's cost over the step, without any data path."""
     return epoch_rates(["--data", "synthetic", "--arch", arch, "--batch-size", str(batch), "--image-size", str(size),
                         "--synthetic-classes", "200", "--synthetic-images", str(images), "--cutmix", "0",
-                        "--label-smoothing", "0.1", "--optimizer", "nesterov", "--epochs", "1", "--amp", "bf16",
+                        "--label-smoothing", "0.1", "--optimizer", "nesterov", "--epochs", "1", "--amp", amp,
                         "--memory-format", "channels_last", "--compile", "off", "--output-dir", out, "--name",
                         "synthetic-benchmark", "--log-every", "1000"], threads)[size]
 
 
-def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str, threads: int) -> dict[int, float]:
+def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str, threads: int, amp: str) -> dict[int, float]:
     """Our trainer, one epoch per size in ``sizes`` (the last at full size), images/s per size."""
     argv = ["--data", root, "--arch", arch, "--batch-size", str(batch), "--image-size", str(size), "--pad-crop", "4",
             "--rotate-prob", "0", "--blur-prob", "0", "--auto-augment", "none", "--cutmix", "0", "--crop-pct", "1",
             "--label-smoothing", "0.1", "--optimizer", "nesterov", "--epochs", str(len(sizes)), "--eval-every",
-            str(len(sizes)), "--in-memory", "on", "--amp", "bf16", "--memory-format", "channels_last", "--compile", "off",
+            str(len(sizes)), "--in-memory", "on", "--amp", amp, "--memory-format", "channels_last", "--compile", "off",
             "--output-dir", out, "--name", "epoch-benchmark", "--log-every", "1000"]
     if len(sizes) > 1:
         argv += ["--progressive-min-size", str(sizes[0]), "--progressive-ramp", "0,1",
@@ -126,13 +127,13 @@ def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str
 
 
 def ours_with_policy(root: str, arch: str, batch: int, size: int, policy: str, in_memory: str, out: str,
-                     threads: int) -> float:
+                     threads: int, amp: str) -> float:
     """Our trainer, one epoch at full size with ``policy`` (RandAugment: 2 operations at
     magnitude 5), from the files or from the decoded pixels (``in_memory``)."""
     argv = ["--data", root, "--arch", arch, "--batch-size", str(batch), "--image-size", str(size), "--pad-crop", "4",
             "--rotate-prob", "0", "--blur-prob", "0", "--auto-augment", policy, "--randaugment-n", "2",
             "--randaugment-m", "5", "--cutmix", "0", "--crop-pct", "1", "--label-smoothing", "0.1", "--optimizer",
-            "nesterov", "--epochs", "1", "--in-memory", in_memory, "--amp", "bf16", "--memory-format", "channels_last",
+            "nesterov", "--epochs", "1", "--in-memory", in_memory, "--amp", amp, "--memory-format", "channels_last",
             "--compile", "off", "--output-dir", out, "--name", f"policy-{in_memory}", "--log-every", "1000"]
     return epoch_rates(argv, threads)[size]
 
@@ -154,11 +155,15 @@ def main(argv=None) -> int:
                                                          "in memory (e.g. randaugment)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch's and DALI's threads (default: torch's; 1: as each of a recipe's --jobs 2 on 2 cores)")
+    parser.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
+                        help="autocast of every loop (auto: what the trainer picks on this CPU, bf16 only with bf16 "
+                             "instructions)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads {args.threads}: give at least 1")
     torch.set_num_threads(args.threads)
+    amp = amp_for(args.amp, "cpu")
     device = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data
@@ -167,7 +172,7 @@ def main(argv=None) -> int:
             random_dataset(root, 10, args.images // 10, args.size)
         sizes = list(range(args.min_size, args.size + 1, args.step_size))
         sizes = sizes if sizes[-1] == args.size else sizes + [args.size]
-        rates = ours(root, args.arch, args.batch, args.size, sizes, os.path.join(tmp, "runs"), args.threads)
+        rates = ours(root, args.arch, args.batch, args.size, sizes, os.path.join(tmp, "runs"), args.threads, amp)
         from vipriors.data import folder
         from vipriors.data.dali_plugin import resolve_resize
         from vipriors.data.loader import decoded_train_images
@@ -177,11 +182,13 @@ def main(argv=None) -> int:
                                     train_resize=resolve_resize("auto", on_gpu=False))
         decoded = decoded_train_images(samples, image_size=args.size, augment=augment, threads=args.threads)
         labels = torch.tensor(samples.labels)
-        plain = plain_epoch(decoded, labels, args.arch, args.batch, len(samples.classes))
-        alone = step_alone(args.arch, args.batch, args.size, len(samples.classes), steps=max(10, len(samples) // args.batch // 2))
-        synthetic = ours_synthetic(args.arch, args.batch, args.size, len(samples), os.path.join(tmp, "runs"), args.threads)
+        plain = plain_epoch(decoded, labels, args.arch, args.batch, len(samples.classes), amp)
+        alone = step_alone(args.arch, args.batch, args.size, len(samples.classes),
+                           steps=max(10, len(samples) // args.batch // 2), amp=amp)
+        synthetic = ours_synthetic(args.arch, args.batch, args.size, len(samples), os.path.join(tmp, "runs"), args.threads,
+                                   amp)
         policy = {where: ours_with_policy(root, args.arch, args.batch, args.size, args.policy, where,
-                                          os.path.join(tmp, "runs"), args.threads)
+                                          os.path.join(tmp, "runs"), args.threads, amp)
                   for where in ("off", "on")} if args.policy != "none" else {}
     ramp = tuple(float(v) for v in args.ramp.split(","))
     schedule = progressive_sizes(args.epochs, args.size, args.min_size, ramp, args.step_size)
@@ -191,7 +198,7 @@ def main(argv=None) -> int:
         "benchmark": "epoch",
         "environment": environment(device),
         "workload": {"arch": args.arch, "batch": args.batch, "size": args.size, "images": len(samples),
-                     "threads": args.threads,
+                     "threads": args.threads, "amp": amp,
                      "data": args.data or "random", "schedule": {"epochs": args.epochs, "min_size": args.min_size,
                                                                  "ramp": list(ramp), "step": args.step_size}},
         "results": [{"name": "step alone", "images_per_sec": round(alone, 1)},

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from vipriors.engine.autos import amp_for
+
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,8 +46,8 @@ def test_train_step_benchmark_counts_flops_and_compares_to_the_plain_path():
 
 def test_cpu_grads_benchmark_times_each_layer_and_the_step_both_ways():
     doc = run("cpu_grads.py", "--arch", "resnet9s_cifar", "--size", "16", "--batch", "4", "--classes", "10",
-              "--rounds", "1", "--repeat", "1")
-    assert doc["benchmark"] == "cpu_grads"
+              "--rounds", "1", "--repeat", "1", "--amp", "off")
+    assert doc["benchmark"] == "cpu_grads" and doc["workload"]["dtype"] == "fp32"
     names = [r["name"] for r in doc["results"]]
     # resnet9s at 16 px: its convolutions at 16, 8, 4 and 2 px, each distinct shape once.
     assert names.count("conv 256->256 2x2 weight grad") == 1 and "conv 32->64 16x16 weight grad" in names
@@ -85,6 +87,7 @@ def test_epoch_benchmark_times_ours_the_plain_loop_and_the_step():
     doc = run("epoch.py", "--images", "40", "--batch", "8", "--size", "16", "--min-size", "8", "--step-size", "8",
               "--epochs", "10", "--policy", "randaugment", "--threads", "1")
     assert doc["benchmark"] == "epoch" and doc["workload"]["images"] == 40 and doc["workload"]["threads"] == 1
+    assert doc["workload"]["amp"] == amp_for("auto", "cpu"), "every loop at the trainer's own choice for this CPU"
     rates = {r["name"]: r["images_per_sec"] for r in doc["results"]}
     assert set(rates) == {"step alone", "plain loop", "ours at 8px", "ours at 16px", "ours on --data synthetic",
                           "ours with randaugment from the files", "ours with randaugment in memory"}
