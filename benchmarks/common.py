@@ -35,6 +35,7 @@ def environment(device: torch.device) -> dict:
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cpu": _cpu_model(),
+        "cpu_bf16_instructions": _bf16_instructions(),
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
@@ -50,6 +51,12 @@ def environment(device: torch.device) -> dict:
         except ImportError:
             info[package.replace("nvidia.", "")] = None
     return info
+
+
+def _bf16_instructions() -> list[str]:
+    """The CPU's bf16 instructions torch can see: without them bf16 is emulated, and slow."""
+    probes = (("AVX512-BF16", "_is_avx512_bf16_supported"), ("AMX", "_is_amx_tile_supported"))
+    return [name for name, probe in probes if getattr(torch.cpu, probe, lambda: False)()]
 
 
 def _cpu_model() -> str:

@@ -20,7 +20,12 @@ START, END = "<!-- performance:start -->", "<!-- performance:end -->"
 def machine(env: dict) -> str:
     if env.get("gpu"):
         return f"{env['gpu']} (torch {env['torch']}, CUDA {env['cuda']})"
-    return f"{env['cpu']}, {env['cpu_cores']} cores, no GPU (torch {env['torch']})"
+    bf16 = env.get("cpu_bf16_instructions")
+    if bf16 is None:  # recorded before the instructions were
+        kind = ""
+    else:
+        kind = f" ({' and '.join(bf16)})" if bf16 else " (no bf16 instructions)"
+    return f"{env['cpu']}{kind}, {env['cpu_cores']} cores, no GPU (torch {env['torch']})"
 
 
 def mix_table(doc: dict) -> list[str]:

@@ -105,3 +105,19 @@ def test_epoch_benchmark_refuses_no_threads_before_any_work():
     result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "epoch.py"), "--threads", "0"],
                             capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 2 and "--threads 0: give at least 1" in result.stderr and not result.stdout
+
+
+def test_a_cpus_bf16_instructions_are_recorded_and_named_in_the_tables():
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    sys.path.insert(0, os.path.join(REPO, "scripts"))
+    import common
+    import render_benchmarks
+
+    env = common.environment(__import__("torch").device("cpu"))
+    assert set(env["cpu_bf16_instructions"]) <= {"AVX512-BF16", "AMX"}
+    base = {"cpu": "Some CPU", "cpu_cores": 2, "torch": "2.14.1"}
+    assert render_benchmarks.machine({**base, "cpu_bf16_instructions": []}) == \
+        "Some CPU (no bf16 instructions), 2 cores, no GPU (torch 2.14.1)"
+    assert render_benchmarks.machine({**base, "cpu_bf16_instructions": ["AVX512-BF16", "AMX"]}).startswith(
+        "Some CPU (AVX512-BF16 and AMX), 2 cores")
+    assert render_benchmarks.machine(base) == "Some CPU, 2 cores, no GPU (torch 2.14.1)"  # files recorded before
