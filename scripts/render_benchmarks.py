@@ -55,15 +55,17 @@ def train_table(doc: dict) -> list[str]:
              f"{machine(doc['environment'])}:", "",
              "| arch | variant | images/s | vs baseline | TFLOP/s | MFU |", "|---|---|---|---|---|---|"]
     speedups = {(c["arch"], c["variant"]): c["speedup"] for c in doc["comparisons"]}
+    baselines = {(c["arch"], c["baseline"]) for c in doc["comparisons"]}
     for r in doc["results"]:
         if "images_per_sec" not in r:
             lines.append(f"| {r['arch']} | {r['variant']} | error: {r['error'][:60]} | | | |")
             continue
         s = speedups.get((r["arch"], r["variant"]))
         mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "-"
-        lines.append(f"| {r['arch']} | {r['variant']} | {r['images_per_sec']:.1f} | {f'{s:.2f}x' if s else 'baseline'} | "
+        versus = f"{s:.2f}x" if s else "baseline" if (r["arch"], r["variant"]) in baselines else "-"
+        lines.append(f"| {r['arch']} | {r['variant']} | {r['images_per_sec']:.1f} | {versus} | "
                      f"{r['achieved_tflops']:.3f} | {mfu} |")
-    lines += ["", "Variants: compiled/eager, cl = channels_last / nchw, bf16 autocast, input from our fused mix op (mix), "
+    lines += ["", "Variants: compiled/eager, cl = channels_last / nchw, bf16 autocast or fp32, input from our fused mix op (mix), "
               "timm's Mixup (timm) or a ready tensor (model). Baseline: plain eager+nchw+bf16+timm, what a timm user runs."]
     return lines
 
@@ -81,7 +83,8 @@ def epoch_table(doc: dict) -> list[str]:
     w = doc["workload"]
     schedule = w["schedule"]
     threads = f", {w['threads']} torch and DALI thread{'s' if w['threads'] > 1 else ''}" if "threads" in w else ""
-    lines = [f"**Training epoch** ({w['arch']}, {w['size']} px, batch {w['batch']}, bf16, channels_last, "
+    dtype = "fp32" if w.get("amp", "bf16") == "off" else w.get("amp", "bf16")  # files before --amp: bf16
+    lines = [f"**Training epoch** ({w['arch']}, {w['size']} px, batch {w['batch']}, {dtype}, channels_last, "
              f"{w['images']} images of {w['data']}{threads}) on {machine(doc['environment'])}:", "",
              "| what | images/s |", "|---|---|"]
     lines += [f"| {r['name']} | {r['images_per_sec']:.0f} |" for r in doc["results"]]
@@ -98,7 +101,7 @@ def cpu_grads_table(doc: dict) -> list[str]:
     w = doc["workload"]
     threads = doc["environment"]["torch_threads"]
     lines = [f"**CPU weight gradient** (vipriors.models.cpu_grads; {w['arch']}, {w['size']} px, batch {w['batch']}, "
-             f"bf16, channels_last, {threads} torch thread{'s' if threads > 1 else ''}, one convolution shape a row) "
+             f"{w['dtype']}, channels_last, {threads} torch thread{'s' if threads > 1 else ''}, one convolution shape a row) "
              f"on {machine(doc['environment'])}:", "",
              "| layer | forward | weight gradient, oneDNN | patch product | used |", "|---|---|---|---|---|"]
     for r in doc["results"]:
