@@ -379,11 +379,10 @@ class TrainConfig:
     def __post_init__(self):
         if self.mix.mix_off_epochs > self.optim.epochs:
             raise ConfigError(f"--mix-off-epochs {self.mix.mix_off_epochs}: must not exceed --epochs {self.optim.epochs}")
-        for flag, size, acts_on in (("--policy-min-size", self.augment.policy_min_size,
-                                     "--auto-augment" if self.augment.auto_augment != "none" else None),
-                                    ("--mix-min-size", self.mix.mix_min_size,
-                                     "mixing" if self.mix.mixed_share > 0 else None)):
-            self._check_min_size(flag, size, acts_on)
+        self._check_min_size("--policy-min-size", self.augment.policy_min_size, "--auto-augment",
+                             None if self.augment.auto_augment != "none" else "--auto-augment none")
+        self._check_min_size("--mix-min-size", self.mix.mix_min_size, "mixing",
+                             None if self.mix.mixed_share > 0 else "no mixing mode is on")
         if self.optim.online_smoothing and self.mix.mixed_share >= 1 - 1e-9:
             raise ConfigError(f"--online-smoothing {self.optim.online_smoothing:g}: its targets are learnt from the "
                               "unmixed batches, and --cutmix/--ricap/--mixup/--cutout mix every batch; leave some "
@@ -395,21 +394,19 @@ class TrainConfig:
             raise ConfigError("--loss cosine: compares the normalised outputs with the labels, so it needs a cosine "
                               "head: add --cosine-head SCALE (16, say: the logits' range for the cross-entropy beside it)")
 
-    def _check_min_size(self, flag: str, size: int, acts_on: str | None) -> None:
-        """A size threshold under progressive resizing must have something to switch, and a
-        size in the schedule's range to switch it at."""
+    def _check_min_size(self, flag: str, size: int, what: str, idle: str | None) -> None:
+        """A size threshold under progressive resizing (``flag``, holding ``what`` back) must have
+        something to switch (``idle`` says why not) and a size in the schedule's range."""
         if not size:
             return
-        data = self.data
-        if acts_on is None:
-            what = "--auto-augment none" if flag == "--policy-min-size" else "no mixing mode is on"
-            raise ConfigError(f"{flag} {size}: has nothing to switch ({what}); drop {flag}")
-        if not data.progressive_min_size:
-            raise ConfigError(f"{flag} {size}: holds {acts_on} back from the small epochs of progressive resizing; "
+        if idle:
+            raise ConfigError(f"{flag} {size}: has nothing to switch ({idle}); drop {flag}")
+        if not self.data.progressive_min_size:
+            raise ConfigError(f"{flag} {size}: holds {what} back from the small epochs of progressive resizing; "
                               f"add --progressive-min-size, or drop {flag}")
-        if size > data.image_size:
-            raise ConfigError(f"{flag} {size}: larger than --image-size {data.image_size}, so {acts_on} would never "
-                              f"run; give a size up to {data.image_size}")
+        if size > self.data.image_size:
+            raise ConfigError(f"{flag} {size}: larger than --image-size {self.data.image_size}, so {what} would never "
+                              f"run; give a size up to {self.data.image_size}")
 
     def replace(self, section: str, **values) -> "TrainConfig":
         """A copy with ``values`` set in ``section``; checked like any config."""
