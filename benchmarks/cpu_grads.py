@@ -113,9 +113,9 @@ def main(argv=None) -> int:
     for conv, shape in conv_shapes(args.arch, args.batch, args.size, args.classes):
         results.append(conv_row(conv, shape, args.rounds, args.repeat, dtype))
         print(results[-1], file=sys.stderr)
-    steps = {"torch": cpu_training_step(args.arch, args.batch, args.size, args.classes, cpu_grads=False,
-                                        amp=AMP_DTYPES[amp]),
-             "ours": cpu_training_step(args.arch, args.batch, args.size, args.classes, cpu_grads=True, amp=AMP_DTYPES[amp])}
+    steps = {name: cpu_training_step(args.arch, args.batch, args.size, args.classes, cpu_grads=swapped,
+                                     amp=AMP_DTYPES[amp])
+             for name, swapped in (("torch", False), ("ours", True))}
     for call in steps.values():  # past the first steps' one-time costs
         for _ in range(2):
             call()
@@ -126,7 +126,8 @@ def main(argv=None) -> int:
     results.append({"name": "training step, use_cpu_grads", "images_per_sec": rates["ours"]})
     emit({"benchmark": "cpu_grads", "environment": environment(torch.device("cpu")),
           "workload": {"arch": args.arch, "size": args.size, "batch": args.batch, "classes": args.classes,
-                       "dtype": "bf16" if amp == "bf16" else "fp32", "memory_format": "channels_last", "rounds": args.rounds, "repeat": args.repeat,
+                       "dtype": "bf16" if amp == "bf16" else "fp32", "memory_format": "channels_last",
+                       "rounds": args.rounds, "repeat": args.repeat,
                        "patch_product_max_positions": PATCH_PRODUCT_MAX_POSITIONS},
           "results": results,
           "comparisons": [{"name": "step: use_cpu_grads vs torch's layers",

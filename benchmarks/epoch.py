@@ -113,7 +113,8 @@ def ours_synthetic(arch: str, batch: int, size: int, images: int, out: str, thre
                         "synthetic-benchmark", "--log-every", "1000"], threads)[size]
 
 
-def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str, threads: int, amp: str) -> dict[int, float]:
+def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str, threads: int,
+         amp: str) -> dict[int, float]:
     """Our trainer, one epoch per size in ``sizes`` (the last at full size), images/s per size."""
     argv = ["--data", root, "--arch", arch, "--batch-size", str(batch), "--image-size", str(size), "--pad-crop", "4",
             "--rotate-prob", "0", "--blur-prob", "0", "--auto-augment", "none", "--cutmix", "0", "--crop-pct", "1",
@@ -185,8 +186,8 @@ def main(argv=None) -> int:
         plain = plain_epoch(decoded, labels, args.arch, args.batch, len(samples.classes), amp)
         alone = step_alone(args.arch, args.batch, args.size, len(samples.classes),
                            steps=max(10, len(samples) // args.batch // 2), amp=amp)
-        synthetic = ours_synthetic(args.arch, args.batch, args.size, len(samples), os.path.join(tmp, "runs"), args.threads,
-                                   amp)
+        synthetic = ours_synthetic(args.arch, args.batch, args.size, len(samples), os.path.join(tmp, "runs"),
+                                   args.threads, amp)
         policy = {where: ours_with_policy(root, args.arch, args.batch, args.size, args.policy, where,
                                           os.path.join(tmp, "runs"), args.threads, amp)
                   for where in ("off", "on")} if args.policy != "none" else {}
