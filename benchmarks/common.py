@@ -30,12 +30,14 @@ def parser_with_workload(doc: str, batch: int, size: int, runs: int):
 
 
 def environment(device: torch.device) -> dict:
+    from vipriors.engine.autos import cpu_bf16_instructions  # without them bf16 is emulated, and slow
+
     info = {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cpu": _cpu_model(),
-        "cpu_bf16_instructions": _bf16_instructions(),
+        "cpu_bf16_instructions": cpu_bf16_instructions(),
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
@@ -51,12 +53,6 @@ def environment(device: torch.device) -> dict:
         except ImportError:
             info[package.replace("nvidia.", "")] = None
     return info
-
-
-def _bf16_instructions() -> list[str]:
-    """The CPU's bf16 instructions torch can see: without them bf16 is emulated, and slow."""
-    probes = (("AVX512-BF16", "_is_avx512_bf16_supported"), ("AMX", "_is_amx_tile_supported"))
-    return [name for name, probe in probes if getattr(torch.cpu, probe, lambda: False)()]
 
 
 def _cpu_model() -> str:

@@ -83,7 +83,8 @@ def epoch_table(doc: dict) -> list[str]:
     w = doc["workload"]
     schedule = w["schedule"]
     threads = f", {w['threads']} torch and DALI thread{'s' if w['threads'] > 1 else ''}" if "threads" in w else ""
-    dtype = "fp32" if w.get("amp", "bf16") == "off" else w.get("amp", "bf16")  # files before --amp: bf16
+    amp = w.get("amp", "bf16")  # files recorded before --amp ran bf16
+    dtype = "fp32" if amp == "off" else amp
     lines = [f"**Training epoch** ({w['arch']}, {w['size']} px, batch {w['batch']}, {dtype}, channels_last, "
              f"{w['images']} images of {w['data']}{threads}) on {machine(doc['environment'])}:", "",
              "| what | images/s |", "|---|---|"]

@@ -96,8 +96,9 @@ def test_every_field_is_named_as_its_flag():
     (["--mix-off-epochs", "5", "--epochs", "3"], "--mix-off-epochs 5: must not exceed --epochs 3"),
     (["--policy-min-size", "24", "--auto-augment", "none", "--progressive-min-size", "16"],
      "--policy-min-size 24: has nothing to switch (--auto-augment none); drop --policy-min-size"),
-    (["--policy-min-size", "24", "--auto-augment", "autoaugment"], "--policy-min-size 24: holds --auto-augment back from the small epochs of "
-                                  "progressive resizing; add --progressive-min-size"),
+    (["--policy-min-size", "24", "--auto-augment", "autoaugment"],
+     "--policy-min-size 24: holds --auto-augment back from the small epochs of progressive resizing; "
+     "add --progressive-min-size"),
     (["--policy-min-size", "300", "--auto-augment", "autoaugment", "--progressive-min-size", "16", "--image-size", "32"],
      "--policy-min-size 300: larger than --image-size 32, so --auto-augment would never run; give a size up to 32"),
     (["--mix-min-size", "24", "--cutmix", "0", "--progressive-min-size", "16"],

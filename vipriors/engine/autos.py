@@ -38,15 +38,27 @@ def amp_for(requested: str, device: str) -> str:
     return "bf16" if cpu_has_native_bf16() else "off"
 
 
+# torch.cpu's probes for the CPU's bf16 instructions, by the instructions' names.
+BF16_PROBES = (("AVX512-BF16", "_is_avx512_bf16_supported"), ("AMX", "_is_amx_tile_supported"))
+
+
+def cpu_bf16_instructions() -> list[str] | None:
+    """The bf16 instructions torch.cpu finds on this CPU, or None on a torch without its probes."""
+    probes = [(name, getattr(torch.cpu, probe, None)) for name, probe in BF16_PROBES]
+    if all(found is None for _, found in probes):
+        return None
+    return [name for name, found in probes if found is not None and found()]
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX). Only then does autocast to
     bf16 pay: oneDNN also runs bf16 on plain AVX-512 (``torch.ops.mkldnn._is_mkldnn_bf16_supported``
     says yes there) by converting to float32 around every operation, several times slower than
     float32 itself."""
-    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    if not any(checks):  # a torch without these probes: oneDNN's own answer
+    instructions = cpu_bf16_instructions()
+    if instructions is None:  # a torch without the probes: oneDNN's own answer
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return any(check() for check in checks if check is not None)
+    return bool(instructions)
 
 
 def memory_format_for(requested: str, arch: str, device: str) -> str:

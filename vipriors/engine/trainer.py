@@ -271,7 +271,8 @@ class Trainer:
         """One epoch from ``self.epoch_step``; None when a stop signal ended it early."""
         self.model.train()
         mix = self.config.mix
-        mixing_on = epoch < self.config.optim.epochs - mix.mix_off_epochs and self.image_sizes[epoch] >= mix.mix_min_size
+        mixing_on = (epoch < self.config.optim.epochs - mix.mix_off_epochs
+                     and self.image_sizes[epoch] >= mix.mix_min_size)
         stubborn = self.stubborn if self.sia_on else None
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         seen, timed_images, timer_start = 0, 0, None
