@@ -14,14 +14,19 @@ Measured, in one run, one after the other:
            and once more on ``--data synthetic`` (the loop without any data path);
 and the recipe's average epoch under progressive resizing, from the per-size rates and the
 schedule's count of epochs at each size. With --policy, also an epoch of the trainer with that
-policy (RandAugment: 2 operations at magnitude 5) from the files and from the decoded pixels. Without --data the images are random pixels
-(the cost does not depend on them).
+policy (RandAugment: 2 operations at magnitude 5) from the files and from the decoded pixels.
+Without --data the images are random pixels (the cost does not depend on them). With --rounds N
+all of it runs N times; each figure is then the median of its N values and each ratio the
+median of the N ratios taken within a round, each with its range.
+
+    python benchmarks/epoch.py --data data/tiny200-50 --epochs 80 --policy autoaugment --rounds 3
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -139,6 +144,47 @@ def ours_with_policy(root: str, arch: str, batch: int, size: int, policy: str, i
     return epoch_rates(argv, threads)[size]
 
 
+def one_round(args, root: str, decoded: torch.Tensor, labels: torch.Tensor, classes: int, sizes: list[int],
+              out: str, amp: str) -> dict[str, float]:
+    """Every measurement once, one after the other: images/s by name."""
+    rates = {f"ours at {s}px": r for s, r in sorted(ours(root, args.arch, args.batch, args.size, sizes, out,
+                                                             args.threads, amp).items())}
+    rates["plain loop"] = plain_epoch(decoded, labels, args.arch, args.batch, classes, amp)
+    rates["step alone"] = step_alone(args.arch, args.batch, args.size, classes,
+                                     steps=max(10, len(decoded) // args.batch // 2), amp=amp)
+    rates["ours on --data synthetic"] = ours_synthetic(args.arch, args.batch, args.size, len(decoded), out,
+                                                       args.threads, amp)
+    if args.policy != "none":
+        for where, label in (("off", "from the files"), ("on", "in memory")):
+            rates[f"ours with {args.policy} {label}"] = ours_with_policy(root, args.arch, args.batch, args.size,
+                                                                         args.policy, where, out, args.threads, amp)
+    return rates
+
+
+def round_ratios(rates: dict[str, float], args, schedule: list[int]) -> dict[str, float]:
+    """The comparisons of one round: ratios of rates taken minutes apart, so the machine's drift
+    between rounds does not enter them."""
+    full = rates[f"ours at {args.size}px"]
+    average = len(schedule) / sum(1 / rates[f"ours at {s}px"] for s in schedule)
+    ratios = {"ours full size vs step alone": full / rates["step alone"],
+              "ours on --data synthetic vs step alone": rates["ours on --data synthetic"] / rates["step alone"],
+              "ours full size vs plain loop": full / rates["plain loop"],
+              "ours progressive average vs plain loop": average / rates["plain loop"],
+              "average_images_per_sec": average}
+    if args.policy != "none":
+        ratios[f"{args.policy}: in memory vs from the files"] = (rates[f"ours with {args.policy} in memory"]
+                                                                 / rates[f"ours with {args.policy} from the files"])
+    return ratios
+
+
+def summarise(samples: list[float], digits: int) -> dict:
+    """The median of the rounds' values and, over several rounds, their range."""
+    entry = {"median": round(statistics.median(samples), digits)}
+    if len(samples) > 1:
+        entry["range"] = [round(min(samples), digits), round(max(samples), digits)]
+    return entry
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -159,13 +205,21 @@ def main(argv=None) -> int:
     parser.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
                         help="autocast of every loop (auto: what the trainer picks on this CPU, bf16 only with bf16 "
                              "instructions)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure everything this many times, round after round; each figure is the median of "
+                             "the rounds and each ratio the median of the rounds' ratios, both with their range (a "
+                             "small machine's speed drifts by more than the 5%% one ratio is asked to resolve)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads {args.threads}: give at least 1")
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: give at least 1")
     torch.set_num_threads(args.threads)
     amp = amp_for(args.amp, "cpu")
     device = torch.device("cpu")
+    ramp = tuple(float(v) for v in args.ramp.split(","))
+    schedule = progressive_sizes(args.epochs, args.size, args.min_size, ramp, args.step_size)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data
         if root is None:
@@ -173,7 +227,6 @@ def main(argv=None) -> int:
             random_dataset(root, 10, args.images // 10, args.size)
         sizes = list(range(args.min_size, args.size + 1, args.step_size))
         sizes = sizes if sizes[-1] == args.size else sizes + [args.size]
-        rates = ours(root, args.arch, args.batch, args.size, sizes, os.path.join(tmp, "runs"), args.threads, amp)
         from vipriors.data import folder
         from vipriors.data.dali_plugin import resolve_resize
         from vipriors.data.loader import decoded_train_images
@@ -183,42 +236,40 @@ def main(argv=None) -> int:
                                     train_resize=resolve_resize("auto", on_gpu=False))
         decoded = decoded_train_images(samples, image_size=args.size, augment=augment, threads=args.threads)
         labels = torch.tensor(samples.labels)
-        plain = plain_epoch(decoded, labels, args.arch, args.batch, len(samples.classes), amp)
-        alone = step_alone(args.arch, args.batch, args.size, len(samples.classes),
-                           steps=max(10, len(samples) // args.batch // 2), amp=amp)
-        synthetic = ours_synthetic(args.arch, args.batch, args.size, len(samples), os.path.join(tmp, "runs"),
-                                   args.threads, amp)
-        policy = {where: ours_with_policy(root, args.arch, args.batch, args.size, args.policy, where,
-                                          os.path.join(tmp, "runs"), args.threads, amp)
-                  for where in ("off", "on")} if args.policy != "none" else {}
-    ramp = tuple(float(v) for v in args.ramp.split(","))
-    schedule = progressive_sizes(args.epochs, args.size, args.min_size, ramp, args.step_size)
-    seconds_per_image = sum(1 / rates[s] for s in schedule) / len(schedule)
-    full = rates[args.size]
+        rounds = []
+        for index in range(args.rounds):
+            rounds.append(one_round(args, root, decoded, labels, len(samples.classes), sizes,
+                                    os.path.join(tmp, f"runs{index}"), amp))
+            print(f"round {index + 1}/{args.rounds}: " + ", ".join(f"{k} {v:.0f}" for k, v in rounds[-1].items()),
+                  file=sys.stderr)
+    ratios = [round_ratios(r, args, schedule) for r in rounds]
+    order = ["step alone", "plain loop", "ours on --data synthetic"]
+    names = order + [n for n in rounds[0] if n not in order]
+    results = []
+    for name in names:
+        entry = summarise([r[name] for r in rounds], 1)
+        results.append({"name": name, "images_per_sec": entry["median"],
+                        **({"range": entry["range"]} if "range" in entry else {}),
+                        **({"peer": True} if name == "plain loop" else {})})
+    comparisons = []
+    for name in ratios[0]:
+        if name == "average_images_per_sec":
+            continue
+        entry = summarise([r[name] for r in ratios], 3)
+        comparison = {"name": name, "ratio": entry["median"], **({"range": entry["range"]} if "range" in entry else {})}
+        if name == "ours progressive average vs plain loop":
+            comparison["average_images_per_sec"] = summarise([r["average_images_per_sec"] for r in ratios], 1)["median"]
+        comparisons.append(comparison)
     document = {
         "benchmark": "epoch",
         "environment": environment(device),
         "workload": {"arch": args.arch, "batch": args.batch, "size": args.size, "images": len(samples),
-                     "threads": args.threads, "amp": amp,
+                     "threads": args.threads, "amp": amp, "rounds": args.rounds,
                      "data": args.data or "random", "schedule": {"epochs": args.epochs, "min_size": args.min_size,
                                                                  "ramp": list(ramp), "step": args.step_size}},
-        "results": [{"name": "step alone", "images_per_sec": round(alone, 1)},
-                    {"name": "plain loop", "images_per_sec": round(plain, 1), "peer": True},
-                    {"name": "ours on --data synthetic", "images_per_sec": round(synthetic, 1)}]
-                   + [{"name": f"ours at {s}px", "images_per_sec": round(r, 1)} for s, r in sorted(rates.items())],
-        "comparisons": [
-            {"name": "ours full size vs step alone", "ratio": round(full / alone, 3)},
-            {"name": "ours on --data synthetic vs step alone", "ratio": round(synthetic / alone, 3)},
-            {"name": "ours full size vs plain loop", "ratio": round(full / plain, 3)},
-            {"name": "ours progressive average vs plain loop", "ratio": round(1 / seconds_per_image / plain, 3),
-             "average_images_per_sec": round(1 / seconds_per_image, 1)},
-        ],
+        "results": results,
+        "comparisons": comparisons,
     }
-    if policy:
-        document["results"] += [{"name": f"ours with {args.policy} from the files", "images_per_sec": round(policy["off"], 1)},
-                                {"name": f"ours with {args.policy} in memory", "images_per_sec": round(policy["on"], 1)}]
-        document["comparisons"].append({"name": f"{args.policy}: in memory vs from the files",
-                                        "ratio": round(policy["on"] / policy["off"], 3)})
     emit(document, args.out)
     return 0
 

@@ -87,15 +87,27 @@ def epoch_table(doc: dict) -> list[str]:
     dtype = "fp32" if amp == "off" else amp
     lines = [f"**Training epoch** ({w['arch']}, {w['size']} px, batch {w['batch']}, {dtype}, channels_last, "
              f"{w['images']} images of {w['data']}{threads}) on {machine(doc['environment'])}:", "",
-             "| what | images/s |", "|---|---|"]
-    lines += [f"| {r['name']} | {r['images_per_sec']:.0f} |" for r in doc["results"]]
-    lines += ["", "| comparison | ratio |", "|---|---|"]
+             *epoch_rounds_header(w.get("rounds", 1))]
+    for r in doc["results"]:
+        spread = f" | {r['range'][0]:.0f}-{r['range'][1]:.0f}" if "range" in r else ""
+        lines.append(f"| {r['name']} | {r['images_per_sec']:.0f}{spread} |")
+    lines += ["", "| comparison | ratio |" + (" range over the rounds |" if w.get("rounds", 1) > 1 else ""),
+              "|---|---|" + ("---|" if w.get("rounds", 1) > 1 else "")]
     for c in doc["comparisons"]:
         extra = (f" (schedule: {schedule['epochs']} epochs from {schedule['min_size']} px, ramp "
                  f"{schedule['ramp'][0]:g}-{schedule['ramp'][1]:g}, step {schedule['step']}: "
                  f"{c['average_images_per_sec']:.0f} img/s)") if "average_images_per_sec" in c else ""
-        lines.append(f"| {c['name']}{extra} | {c['ratio']:.2f}x |")
+        spread = f" | {c['range'][0]:.2f}-{c['range'][1]:.2f}x" if "range" in c else ""
+        lines.append(f"| {c['name']}{extra} | {c['ratio']:.2f}x{spread} |")
     return lines
+
+
+def epoch_rounds_header(rounds: int) -> list[str]:
+    """The rates table's header: one run, or the median of several rounds beside their range."""
+    if rounds == 1:
+        return ["| what | images/s |", "|---|---|"]
+    return [f"Each figure is the median of {rounds} rounds, each ratio the median of the ratios within a round.", "",
+            "| what | images/s | range over the rounds |", "|---|---|---|"]
 
 
 def cpu_grads_table(doc: dict) -> list[str]:

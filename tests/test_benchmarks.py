@@ -87,6 +87,7 @@ def test_epoch_benchmark_times_ours_the_plain_loop_and_the_step():
     doc = run("epoch.py", "--images", "40", "--batch", "8", "--size", "16", "--min-size", "8", "--step-size", "8",
               "--epochs", "10", "--policy", "randaugment", "--threads", "1")
     assert doc["benchmark"] == "epoch" and doc["workload"]["images"] == 40 and doc["workload"]["threads"] == 1
+    assert doc["workload"]["rounds"] == 1 and not any("range" in r for r in doc["results"] + doc["comparisons"])
     assert doc["workload"]["amp"] == amp_for("auto", "cpu"), "every loop at the trainer's own choice for this CPU"
     rates = {r["name"]: r["images_per_sec"] for r in doc["results"]}
     assert set(rates) == {"step alone", "plain loop", "ours at 8px", "ours at 16px", "ours on --data synthetic",
@@ -101,10 +102,38 @@ def test_epoch_benchmark_times_ours_the_plain_loop_and_the_step():
     assert average == pytest.approx(10 / (5 / rates["ours at 8px"] + 5 / rates["ours at 16px"]), rel=0.01)
 
 
-def test_epoch_benchmark_refuses_no_threads_before_any_work():
-    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "epoch.py"), "--threads", "0"],
+def test_epoch_benchmark_in_rounds_reports_medians_and_ranges(tmp_path):
+    doc = run("epoch.py", "--images", "20", "--batch", "4", "--size", "16", "--min-size", "8", "--step-size", "8",
+              "--epochs", "10", "--threads", "1", "--rounds", "3", "--out", str(tmp_path / "epoch.json"))
+    assert doc["workload"]["rounds"] == 3
+    assert [r["name"] for r in doc["results"]] == ["step alone", "plain loop", "ours on --data synthetic",
+                                                    "ours at 8px", "ours at 16px"]
+    for entry in doc["results"]:
+        low, high = entry["range"]
+        assert low <= entry["images_per_sec"] <= high, entry
+    for entry in doc["comparisons"]:
+        low, high = entry["range"]
+        assert low <= entry["ratio"] <= high, entry
+    # Each ratio is the median of the ratios within a round, which the medians' ratio need not equal,
+    # but it cannot leave the range the rounds' own figures allow.
+    rates = {r["name"]: r for r in doc["results"]}
+    full = next(c for c in doc["comparisons"] if c["name"] == "ours full size vs plain loop")
+    assert rates["ours at 16px"]["range"][0] / rates["plain loop"]["range"][1] <= full["ratio"] <= \
+        rates["ours at 16px"]["range"][1] / rates["plain loop"]["range"][0]
+    sys.path.insert(0, os.path.join(REPO, "scripts"))
+    import render_benchmarks
+
+    table = "\n".join(render_benchmarks.epoch_table(doc))
+    assert "median of 3 rounds" in table and "| range over the rounds |" in table
+    low, high = full["range"]
+    assert f"| {full['ratio']:.2f}x | {low:.2f}-{high:.2f}x |" in table
+
+
+@pytest.mark.parametrize("flag", ["--threads", "--rounds"])
+def test_epoch_benchmark_refuses_nothing_to_run_before_any_work(flag):
+    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "epoch.py"), flag, "0"],
                             capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert result.returncode == 2 and "--threads 0: give at least 1" in result.stderr and not result.stdout
+    assert result.returncode == 2 and f"{flag} 0: give at least 1" in result.stderr and not result.stdout
 
 
 def test_a_cpus_bf16_instructions_are_recorded_and_named_in_the_tables():
