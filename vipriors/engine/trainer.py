@@ -457,13 +457,14 @@ def train(config: TrainConfig, resume_dir: str | None = None) -> dict:
     try:
         path = resume_dir or distributed.broadcast_object(new_run_path(config), env)
         run = RunFolder(path, env, resume=resume_dir is not None)
-        crowded = cpu_share.check(torch.get_num_threads()) if env.device.type == "cpu" else None
-        if crowded:
-            run.log.say(f"warning: {crowded}")
-            run.log.record("warning", message=crowded)
         succeeded = False
         try:
             trainer = Trainer(config, env, dataset.prepare(config, env), run)
+            # After the checkpoint is restored: a resume refused there leaves the log as it was.
+            crowded = cpu_share.check(torch.get_num_threads()) if env.device.type == "cpu" else None
+            if crowded:
+                run.log.say(f"warning: {crowded}")
+                run.log.record("warning", message=crowded)
             succeeded = True
             return trainer.fit()
         finally:
