@@ -101,12 +101,13 @@ def pick_device(name: str) -> torch.device:
 
 def cpu_training_step(arch: str, batch: int, size: int, classes: int, cpu_grads: bool = True,
                       amp: torch.dtype | None = torch.bfloat16):
-    """A call of the result is one step of the trainer's TrainStep on the CPU (autocast to ``amp``,
-    None: float32; channels_last, label smoothing 0.1, no mixing) on one fixed uint8 batch;
+    """A call of the result is one step of the trainer's TrainStep and optimiser on the CPU (autocast
+    to ``amp``, None: float32; channels_last, label smoothing 0.1, no mixing) on one fixed uint8 batch;
     ``cpu_grads`` swaps the model's layers as the trainer does on a CPU."""
     from vipriors import ops
     from vipriors.config import MixConfig
     from vipriors.engine.step import TrainStep
+    from vipriors.engine.trainer import build_optimizer
     from vipriors.models import create_model
     from vipriors.models.cpu_grads import use_cpu_grads
 
@@ -114,7 +115,7 @@ def cpu_training_step(arch: str, batch: int, size: int, classes: int, cpu_grads:
     model = create_model(arch, classes).to(memory_format=torch.channels_last).train()
     if cpu_grads:
         use_cpu_grads(model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    optimizer = build_optimizer(model, "nesterov", 0.05, 0.9, 5e-4)
     step = TrainStep(model, optimizer, mean=torch.tensor(ops.IMAGENET_MEAN), std=torch.tensor(ops.IMAGENET_STD),
                      mix=MixConfig(cutmix=0.0), amp=amp, memory_format=torch.channels_last,
                      label_smoothing=0.1)

@@ -10,7 +10,8 @@ A variant is a comma-free name built from parts joined by "+":
   bf16 | fp32              autocast dtype
   model | mix | timm       input: a ready float batch (model only); the trainer's own step
                            (vipriors.engine.step.TrainStep: CutMix plan + fused mix op +
-                           mixed-label loss) on a uint8 batch; or the timm path (float
+                           mixed-label loss, the trainer's fused optimiser) on a uint8
+                           batch; or the timm path (float
                            conversion, normalisation, timm Mixup CutMix per element)
   cpugrads                 optional fifth part: the model's layers swapped for the CPU's
                            backward passes (vipriors.models.cpu_grads), as the trainer does
@@ -36,6 +37,7 @@ from common import emit, environment, parser_with_workload, pick_device  # noqa:
 from vipriors import ops  # noqa: E402
 from vipriors.config import MixConfig  # noqa: E402
 from vipriors.engine.step import TrainStep  # noqa: E402
+from vipriors.engine.trainer import build_optimizer  # noqa: E402
 from vipriors.models import create_model, preferred_memory_format  # noqa: E402
 from vipriors.models.cpu_grads import use_cpu_grads  # noqa: E402
 
@@ -75,7 +77,10 @@ def measure(arch: str, variant: dict, args, device: torch.device) -> dict:
     model = create_model(arch, num_classes=C).to(device, memory_format=fmt)
     if variant["cpu_grads"]:
         use_cpu_grads(model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    # The trainer's own step runs the trainer's optimiser (fused kernels); the other inputs a plain
+    # loop's torch.optim.SGD with torch's defaults.
+    optimizer = (build_optimizer(model, "sgd", 0.01, 0.9, 0.0) if variant["feed"] == "mix"
+                 else torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
     run = torch.compile(model) if variant["compiled"] else model
     images = torch.randint(0, 256, (B, S, S, 3), dtype=torch.uint8, device=device)
     labels = torch.randint(0, C, (B,), device=device)

@@ -81,3 +81,30 @@ def test_norm_biases_learn_at_their_own_rate():
     groups = {g["lr_scale"]: g["params"] for g in fast.param_groups if g["lr_scale"] != 1.0}
     assert list(groups) == [8.0] and groups[8.0] == [model[1].bias]
     assert all(g["weight_decay"] == 0.0 for g in fast.param_groups if g["params"][0].ndim == 1)
+
+
+@pytest.mark.parametrize("name", ["sgd", "nesterov"])
+def test_the_fused_optimiser_takes_the_per_tensor_loops_steps_bit_for_bit(name):
+    import torch
+
+    from vipriors.engine.trainer import build_optimizer
+    from vipriors.models import create_model
+
+    finals = []
+    for fused in (True, False):
+        torch.manual_seed(0)
+        model = create_model("resnet9s_cifar", 10)
+        optimizer = build_optimizer(model, name, 0.1, 0.9, 5e-4, norm_bias_lr_scale=4.0)
+        assert all(g["fused"] for g in optimizer.param_groups), "the trainer's optimiser runs fused on a CPU"
+        if not fused:
+            for group in optimizer.param_groups:
+                group["fused"] = False  # torch's default on a CPU: a few operations per tensor
+        grads = torch.Generator().manual_seed(1)
+        for step in range(4):
+            for p in model.parameters():
+                p.grad = torch.randn(p.shape, generator=grads)
+            for group in optimizer.param_groups:
+                group["lr"] = 0.1 * (step + 1) * group["lr_scale"]
+            optimizer.step()
+        finals.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(finals[0], finals[1])

@@ -316,6 +316,30 @@ def test_optimiser_settings_given_on_resume_apply(tmp_path, monkeypatch):
     assert seen["buffers"][0] == seen["buffers"][1] > 0  # the saved run's state, every parameter's
 
 
+def test_the_optimiser_runs_fused_and_a_checkpoint_without_fused_kernels_resumes_with_them(tmp_path, monkeypatch):
+    from vipriors.engine import checkpoint
+
+    tiny = ["--data", "synthetic", "--arch", "resnet9s_cifar", "--image-size", "16", "--batch-size", "8",
+            "--synthetic-classes", "3", "--synthetic-images", "16", "--output-dir", str(tmp_path), "--name", "run"]
+    seen = []
+    original_fit = Trainer.fit
+
+    def fit_and_look(self):
+        seen.append({g["fused"] for g in self.optimizer.param_groups})
+        return original_fit(self)
+
+    monkeypatch.setattr(Trainer, "fit", fit_and_look)
+    assert train_script.main(tiny + ["--epochs", "1"]) == 0
+    last = str(tmp_path / "run" / "last.pt")
+    state = checkpoint.load(last)
+    assert {g["fused"] for g in state["optimizer"]["param_groups"]} == {True}
+    for group in state["optimizer"]["param_groups"]:  # as torch's per-tensor loop saves its groups
+        group["fused"] = None
+    checkpoint.save(state, last)
+    assert train_script.main(["--resume", str(tmp_path / "run"), "--epochs", "2"]) == 0
+    assert seen == [{True}, {True}]
+
+
 def test_lookahead_ends_every_epoch_on_its_slow_weights(tmp_path, monkeypatch):
     tiny = ["--data", "synthetic", "--arch", "resnet9s_cifar", "--image-size", "16", "--batch-size", "8",
             "--synthetic-classes", "3", "--synthetic-images", "40", "--epochs", "2", "--output-dir", str(tmp_path)]
