@@ -162,8 +162,8 @@ def one_round(args, root: str, decoded: torch.Tensor, labels: torch.Tensor, clas
 
 
 def round_ratios(rates: dict[str, float], args, schedule: list[int]) -> dict[str, float]:
-    """The comparisons of one round: ratios of rates taken minutes apart, so the machine's drift
-    between rounds does not enter them."""
+    """The comparisons of one round: ratios of rates measured within minutes of each other, so the
+    machine's drift from one round to the next does not enter them."""
     full = rates[f"ours at {args.size}px"]
     average = len(schedule) / sum(1 / rates[f"ours at {s}px"] for s in schedule)
     ratios = {"ours full size vs step alone": full / rates["step alone"],
@@ -177,9 +177,9 @@ def round_ratios(rates: dict[str, float], args, schedule: list[int]) -> dict[str
     return ratios
 
 
-def summarise(samples: list[float], digits: int) -> dict:
-    """The median of the rounds' values and, over several rounds, their range."""
-    entry = {"median": round(statistics.median(samples), digits)}
+def summarise(samples: list[float], key: str, digits: int) -> dict:
+    """``key``: the median of the rounds' values and, over several rounds, "range": their range."""
+    entry = {key: round(statistics.median(samples), digits)}
     if len(samples) > 1:
         entry["range"] = [round(min(samples), digits), round(max(samples), digits)]
     return entry
@@ -245,20 +245,16 @@ def main(argv=None) -> int:
     ratios = [round_ratios(r, args, schedule) for r in rounds]
     order = ["step alone", "plain loop", "ours on --data synthetic"]
     names = order + [n for n in rounds[0] if n not in order]
-    results = []
-    for name in names:
-        entry = summarise([r[name] for r in rounds], 1)
-        results.append({"name": name, "images_per_sec": entry["median"],
-                        **({"range": entry["range"]} if "range" in entry else {}),
-                        **({"peer": True} if name == "plain loop" else {})})
+    results = [{"name": name, **summarise([r[name] for r in rounds], "images_per_sec", 1),
+                **({"peer": True} if name == "plain loop" else {})} for name in names]
     comparisons = []
     for name in ratios[0]:
         if name == "average_images_per_sec":
             continue
-        entry = summarise([r[name] for r in ratios], 3)
-        comparison = {"name": name, "ratio": entry["median"], **({"range": entry["range"]} if "range" in entry else {})}
+        comparison = {"name": name, **summarise([r[name] for r in ratios], "ratio", 3)}
         if name == "ours progressive average vs plain loop":
-            comparison["average_images_per_sec"] = summarise([r["average_images_per_sec"] for r in ratios], 1)["median"]
+            comparison["average_images_per_sec"] = round(statistics.median(
+                r["average_images_per_sec"] for r in ratios), 1)
         comparisons.append(comparison)
     document = {
         "benchmark": "epoch",
