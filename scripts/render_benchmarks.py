@@ -91,8 +91,9 @@ def epoch_table(doc: dict) -> list[str]:
     for r in doc["results"]:
         spread = f" | {r['range'][0]:.0f}-{r['range'][1]:.0f}" if "range" in r else ""
         lines.append(f"| {r['name']} | {r['images_per_sec']:.0f}{spread} |")
-    lines += ["", "| comparison | ratio |" + (" range over the rounds |" if w.get("rounds", 1) > 1 else ""),
-              "|---|---|" + ("---|" if w.get("rounds", 1) > 1 else "")]
+    ranges = w.get("rounds", 1) > 1
+    lines += ["", "| comparison | ratio |" + (" range over the rounds |" if ranges else ""),
+              "|---|---|" + ("---|" if ranges else "")]
     for c in doc["comparisons"]:
         extra = (f" (schedule: {schedule['epochs']} epochs from {schedule['min_size']} px, ramp "
                  f"{schedule['ramp'][0]:g}-{schedule['ramp'][1]:g}, step {schedule['step']}: "
