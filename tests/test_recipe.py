@@ -296,6 +296,17 @@ def test_a_direct_recipe_trains_only_the_final_models(source, tmp_path, capsys):
     assert "final" not in validated and validated["val_images"] == 24
     log = [json.loads(line) for line in (runs / "a" / "log.jsonl").read_text().splitlines()]
     assert log[0]["train_images"] == 24
+    # Another members file's vote and summary go to names of its own: the recipe's are kept.
+    (folder / "pair.yaml").write_text("members:\n  - {name: a, config: base.yaml, args: [--epochs, '3']}\n"
+                                      "  - {name: b, config: base.yaml, args: [--epochs, '2', --seed, '1']}\n")
+    assert recipe_cli.main([str(folder), "--validate", "--members", "pair.yaml"]) == 0
+    assert "vote (equal weights)" in capsys.readouterr().out
+    pair = json.loads((runs / "summary-validate-pair.json").read_text())
+    assert pair["members"] == "pair.yaml" and [r["name"] for r in pair["rows"]] == ["a", "b"]
+    vote = json.loads((runs / "ensemble-pair" / "ensemble.json").read_text())
+    assert [m["model"] for m in vote["members"]] == ["a", "b"] and (runs / "ensemble-greedy-pair").is_dir()
+    assert json.loads((runs / "summary-validate.json").read_text()) == validated
+    assert not (runs / "ensemble").exists() and not (runs / "ensemble-greedy").exists()
     bad = write_recipe(tmp_path / "bad", "data: d\nruns: r\nfinal: {train_split: 'train,val', direct: 'yes'}\n",
                        "members:\n  - {name: a, config: base.yaml}\n", TINY)
     with pytest.raises(spec.RecipeError, match="final.direct 'yes': give true or false"):

@@ -85,10 +85,11 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs is None and not launch.distributed:
         # The recipe's jobs suit one machine; a torchrun launch spreads each training over its processes instead.
         launch = dataclasses.replace(launch, jobs=recipe.jobs)
-    options = runner.Options(launch, tuple(shlex.split(args.train_args)),
-                             tuple(n for n in args.only.split(",") if n) if args.only else None, args.validate)
     flag, name = ("--ablation", args.ablation) if args.ablation else ("--members", args.members or recipe.members)
     members_file = spec.members_path(recipe, name, flag)
+    options = runner.Options(launch, tuple(shlex.split(args.train_args)),
+                             tuple(n for n in args.only.split(",") if n) if args.only else None, args.validate,
+                             None if args.ablation else members_file)
     every = spec.load_members(members_file, recipe)
     if not args.ablation:
         runner.check_final(recipe, every)

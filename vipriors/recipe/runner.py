@@ -53,6 +53,7 @@ class Options:
     train_args: tuple[str, ...] = ()  # appended to every training command (they win over the recipe's)
     only: tuple[str, ...] | None = None  # members to run (None: all)
     validate: bool = False  # the members on train only and their vote; no final stage
+    members_file: str | None = None  # the members file run (None: the recipe's own)
 
 
 def prepare_data(recipe: Recipe) -> None:
@@ -260,8 +261,9 @@ def selected(members: list[Member], options: Options, flag: str = "--only") -> l
 
 def run_members(recipe: Recipe, members: list[Member], options: Options, chain: str | None = None) -> dict:
     """The recipe (members, vote, final stage, submission) or, given the ``chain``'s name, an
-    ablation chain (members only). Returns the summary it also writes to
-    runs/<recipe>/summary.json (summary-<chain>.json)."""
+    ablation chain (members only). Returns the summary it also writes to RUNS/summary.json
+    (summary-validate.json with --validate, summary-<chain>.json for a chain; a members file
+    other than the recipe's adds its outputs_suffix, as it does to its vote folders and submission)."""
     started = time.perf_counter()
     check_commands(recipe, members, options)
     prepare_data(recipe)
@@ -277,8 +279,11 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     finals_wall = time.perf_counter() - finals_started
     if not options.launch.is_main_node:
         return {}
+    suffix = outputs_suffix(recipe, options.members_file) if not chain else ""
     rows = [r for rs in stages_of for r in rs]
     summary = {"recipe": recipe.name, "tta": recipe.tta, "rows": print_table(rows, recipe)}
+    if options.members_file and not chain:
+        summary["members"] = os.path.basename(options.members_file)
     last = [rs[-1] for rs in stages_of]
     if not chain and not direct:
         vote_started = time.perf_counter()
@@ -286,8 +291,8 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
         if len(files) == 1:  # the estimate is the member's own top-1: no vote to write
             equal, greedy, label = files[0].accuracy(), None, "the estimate (one member: its own top-1)"
         else:
-            equal = vote(files, os.path.join(recipe.runs, "ensemble"), "all")
-            greedy = vote(files, os.path.join(recipe.runs, "ensemble-greedy"), "greedy")
+            equal = vote(files, os.path.join(recipe.runs, "ensemble" + suffix), "all")
+            greedy = vote(files, os.path.join(recipe.runs, "ensemble-greedy" + suffix), "greedy")
             label = VOTE
         images = len(files[0].ids)
         minutes = (sum(r.seconds for r in last) + time.perf_counter() - vote_started) / 60
@@ -309,12 +314,12 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
                   f"{finals_wall / 60:8.1f}")
             summary["final_wall_minutes"] = round(finals_wall / 60, 2)
         if recipe.submission:
-            csv_path, seconds = predict_with(finals, recipe.submission, os.path.join(recipe.runs, "submission"),
-                                             recipe, options.launch)
+            csv_path, seconds = predict_with(finals, recipe.submission,
+                                             os.path.join(recipe.runs, "submission" + suffix), recipe, options.launch)
             summary.update(submission=csv_path, submission_minutes=round(seconds / 60, 2))
     summary["wall_minutes"] = round((time.perf_counter() - started) / 60, 2)
     print(f"this call took {summary['wall_minutes']:.1f} minutes", flush=True)
-    name = f"summary-{chain}.json" if chain else "summary-validate.json" if options.validate else "summary.json"
+    name = f"summary-{chain}.json" if chain else f"summary{'-validate' if options.validate else ''}{suffix}.json"
     write_text_atomic(os.path.join(recipe.runs, name), json.dumps(summary, indent=1))
     return summary
 
@@ -336,12 +341,16 @@ def final_rows(recipe: Recipe, members: list[Member]) -> list[Row]:
     return rows
 
 
-def default_predict_dir(recipe: Recipe, folder: str, members_file: str) -> str:
-    """RUNS/predict-<folder name>, then -<members file name> for a members file other than the
-    recipe's (however its path is written), so that the votes of two members files never share
-    a folder."""
-    name = os.path.basename(os.path.normpath(folder)) or "folder"
-    if not os.path.samefile(members_file, members_path(recipe, recipe.members, "members")):
-        name += "-" + os.path.splitext(os.path.basename(members_file))[0]
-    return os.path.join(recipe.runs, f"predict-{name}")
+def outputs_suffix(recipe: Recipe, members_file: str | None) -> str:
+    """What the names of a members file's outputs under RUNS (its votes, summaries, submission
+    and predictions) end with: nothing for the recipe's own members file (however its path is
+    written), -<file name> for any other, so that two members files never share an output."""
+    if members_file is None or os.path.samefile(members_file, members_path(recipe, recipe.members, "members")):
+        return ""
+    return "-" + os.path.splitext(os.path.basename(members_file))[0]
 
+
+def default_predict_dir(recipe: Recipe, folder: str, members_file: str) -> str:
+    """RUNS/predict-<folder name>, then the members file's outputs_suffix."""
+    name = os.path.basename(os.path.normpath(folder)) or "folder"
+    return os.path.join(recipe.runs, f"predict-{name}{outputs_suffix(recipe, members_file)}")
