@@ -23,6 +23,26 @@ def one_line_error(capsys, tool, *words):
     return err
 
 
+def test_under_torchrun_rank_0_prints_the_mistake_at_once_and_other_ranks_only_after_a_wait(capsys, monkeypatch):
+    """torchrun ends every process once one fails: a rank other than 0 that exited at once
+    could end rank 0 before its line was out, so it waits first (the job usually ends during
+    the wait), then prints its own line, naming its rank, in case the mistake was its alone."""
+    from vipriors import cli
+    from vipriors.errors import UserError
+
+    def refused() -> int:
+        raise UserError("--amp bf61: choose one of auto, bf16, fp16, off")
+
+    waits = []
+    monkeypatch.setattr(cli.time, "sleep", waits.append)
+    monkeypatch.setenv("RANK", "0")
+    assert cli.guarded("train.py", refused) == 2 and waits == []
+    one_line_error(capsys, "train.py", "--amp bf61: choose one of")
+    monkeypatch.setenv("RANK", "1")
+    assert cli.guarded("train.py", refused) == 2 and waits == [cli.RANK_ERROR_GRACE_SECONDS]
+    assert capsys.readouterr().err == "train.py (rank 1): --amp bf61: choose one of auto, bf16, fp16, off\n"
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--amp", "xyz"], ["--amp xyz: choose one of"]),
     (["--epochs", "0"], ["--epochs 0: must be >= 1"]),
