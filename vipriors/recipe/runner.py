@@ -53,7 +53,7 @@ class Options:
     train_args: tuple[str, ...] = ()  # appended to every training command (they win over the recipe's)
     only: tuple[str, ...] | None = None  # members to run (None: all)
     validate: bool = False  # the members on train only and their vote; no final stage
-    members_file: str | None = None  # the members file run (None: the recipe's own)
+    members_file: str | None = None  # the members file run (None: the recipe's own, or an ablation chain)
 
 
 def prepare_data(recipe: Recipe) -> None:
@@ -279,10 +279,10 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
     finals_wall = time.perf_counter() - finals_started
     if not options.launch.is_main_node:
         return {}
-    suffix = outputs_suffix(recipe, options.members_file) if not chain else ""
+    suffix = outputs_suffix(recipe, options.members_file)
     rows = [r for rs in stages_of for r in rs]
     summary = {"recipe": recipe.name, "tta": recipe.tta, "rows": print_table(rows, recipe)}
-    if options.members_file and not chain:
+    if options.members_file:
         summary["members"] = os.path.basename(options.members_file)
     last = [rs[-1] for rs in stages_of]
     if not chain and not direct:
