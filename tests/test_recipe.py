@@ -307,6 +307,14 @@ def test_a_direct_recipe_trains_only_the_final_models(source, tmp_path, capsys):
     assert [m["model"] for m in vote["members"]] == ["a", "b"] and (runs / "ensemble-greedy-pair").is_dir()
     assert json.loads((runs / "summary-validate.json").read_text()) == validated
     assert not (runs / "ensemble").exists() and not (runs / "ensemble-greedy").exists()
+    # The same file cut to one member: its estimate replaces the summary, and the pair's vote,
+    # which would otherwise sit beside it as if current, is removed (member a's run is reused).
+    (folder / "pair.yaml").write_text("members:\n  - {name: a, config: base.yaml, args: [--epochs, '3']}\n")
+    assert recipe_cli.main([str(folder), "--validate", "--members", "pair.yaml"]) == 0
+    assert "ensemble-pair: removed, an earlier call's vote" in capsys.readouterr().out
+    single = json.loads((runs / "summary-validate-pair.json").read_text())
+    assert [r["name"] for r in single["rows"]] == ["a"] and single["vote_top1"] == pair["rows"][0]["val_top1"]
+    assert not (runs / "ensemble-pair").exists() and not (runs / "ensemble-greedy-pair").exists()
     bad = write_recipe(tmp_path / "bad", "data: d\nruns: r\nfinal: {train_split: 'train,val', direct: 'yes'}\n",
                        "members:\n  - {name: a, config: base.yaml}\n", TINY)
     with pytest.raises(spec.RecipeError, match="final.direct 'yes': give true or false"):

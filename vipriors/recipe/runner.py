@@ -20,6 +20,7 @@ import json
 import math
 import os
 import queue
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -204,6 +205,17 @@ def vote(files: list[predictions.Predictions], out_dir: str, select: str) -> flo
     return chosen.accuracy
 
 
+def remove_stale_votes(runs: str, suffix: str) -> None:
+    """A call with one member writes no vote, so a vote folder of the same members file left by
+    an earlier call with more members would sit beside this call's estimate as if it were its
+    vote: it is removed (the members' runs and predictions stay; a call with them votes again)."""
+    for name in ("ensemble", "ensemble-greedy"):
+        path = os.path.join(runs, name + suffix)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+            print(f"{path}: removed, an earlier call's vote; this call has one member", flush=True)
+
+
 def predict_with(finals: list[Row], split: str, out_dir: str, recipe: Recipe, launch: Launch) -> tuple[str, float]:
     """Every final model predicts ``split`` (a split name of the data, or any folder), with --jobs N
     N at a time; the equal-weight vote goes to out_dir/submission.csv and out_dir/vote.npz.
@@ -290,6 +302,7 @@ def run_members(recipe: Recipe, members: list[Member], options: Options, chain: 
         files = [predictions.load(r.predictions) for r in last]
         if len(files) == 1:  # the estimate is the member's own top-1: no vote to write
             equal, greedy, label = files[0].accuracy(), None, "the estimate (one member: its own top-1)"
+            remove_stale_votes(recipe.runs, suffix)
         else:
             equal = vote(files, os.path.join(recipe.runs, "ensemble" + suffix), "all")
             greedy = vote(files, os.path.join(recipe.runs, "ensemble-greedy" + suffix), "greedy")
