@@ -18,13 +18,17 @@ A variant is a comma-free name built from parts joined by "+":
                            on a CPU
 Shorthands: "plain" = eager+nchw+bf16+timm (what a timm user runs), "ours" = compiled +
 the model's memory format + bf16 + mix (+ cpugrads on a CPU). The first steps (compilation,
-warm-up) are not timed; each run times --steps steps; the median of --runs runs is reported. FLOPs per image
+warm-up) are not timed. Every variant of a network is prepared first; then each of --runs
+rounds times --steps steps of every variant in turn, so that a slow spell of the machine hits
+them all: each rate is the median of the rounds, each speedup the median of the ratios within
+a round, with their range. FLOPs per image
 are counted with torch.utils.flop_counter (forward + backward), giving achieved TFLOP/s and,
 on a GPU with a known peak, model FLOPs utilisation.
 """
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 
@@ -70,7 +74,9 @@ def flops_per_image(arch: str, size: int, num_classes: int) -> float:
     return counter.get_total_flops() / 2
 
 
-def measure(arch: str, variant: dict, args, device: torch.device) -> dict:
+def prepare(arch: str, variant: dict, args, device: torch.device):
+    """The variant's model, optimiser and inputs, warmed up (compilation included); returns
+    (one training step, a device sync, the warm-up's seconds)."""
     torch.manual_seed(0)
     B, S, C = args.batch, args.size, args.classes
     fmt = torch.channels_last if variant["channels_last"] else torch.contiguous_format
@@ -123,18 +129,67 @@ def measure(arch: str, variant: dict, args, device: torch.device) -> dict:
     for _ in range(args.warmup):
         step()
     sync()
-    warmup_s = time.perf_counter() - start
-    rates = []
+    return step, sync, time.perf_counter() - start
+
+
+def timed_rate(step, sync, batch: int, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def error_entry(arch: str, name: str, error: Exception) -> dict:
+    return {"arch": arch, "variant": name, "error": f"{type(error).__name__}: {error}"[:500]}
+
+
+def measure_arch(arch: str, variants: list[dict], args, device: torch.device) -> list[dict]:
+    """Every variant of one network, prepared together, then --runs rounds, each timing --steps
+    steps of every variant in turn. A variant that fails is reported as such and leaves the rounds."""
+    prepared, errors = {}, {}
+    for variant in variants:
+        try:
+            prepared[variant["name"]] = prepare(arch, variant, args, device)
+        except Exception as error:  # one failing variant must not hide the others
+            errors[variant["name"]] = error_entry(arch, variant["name"], error)
+    rates = {name: [] for name in prepared}
     for _ in range(args.runs):
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        sync()
-        rates.append(B * args.steps / (time.perf_counter() - start))
-    rates.sort()
-    return {"arch": arch, "variant": variant["name"], "images_per_sec": round(rates[len(rates) // 2], 2),
-            "spread_images_per_sec": round(rates[-1] - rates[0], 2), "runs": args.runs, "steps_per_run": args.steps,
-            "warmup_seconds": round(warmup_s, 2)}
+        for name, (step, sync, _) in list(prepared.items()):
+            try:
+                rates[name].append(timed_rate(step, sync, args.batch, args.steps))
+            except Exception as error:
+                errors[name] = error_entry(arch, name, error)
+                del prepared[name]
+    entries = []
+    for variant in variants:
+        name = variant["name"]
+        if name in errors:
+            entries.append(errors[name])
+            continue
+        ordered = sorted(rates[name])
+        entries.append({"arch": arch, "variant": name, "images_per_sec": round(statistics.median(ordered), 2),
+                        "spread_images_per_sec": round(ordered[-1] - ordered[0], 2), "runs": args.runs,
+                        "steps_per_run": args.steps, "warmup_seconds": round(prepared[name][2], 2),
+                        "round_images_per_sec": [round(r, 2) for r in rates[name]]})
+    return entries
+
+
+def speedups(results: list[dict], archs: list[str]) -> list[dict]:
+    """Each variant against the plain path of the same network: the median over the rounds of
+    the ratio within a round (a slow spell of the machine hits both), with its range."""
+    comparisons = []
+    for arch in archs:
+        rows = {r["variant"]: r for r in results if r["arch"] == arch and "images_per_sec" in r}
+        base = rows.get("eager+nchw+bf16+timm") or rows.get("eager+nchw+bf16+model")
+        for name, row in rows.items():
+            if not base or row is base:
+                continue
+            ratios = [a / b for a, b in zip(row["round_images_per_sec"], base["round_images_per_sec"])]
+            comparisons.append({"arch": arch, "variant": name, "baseline": base["variant"],
+                                "speedup": round(statistics.median(ratios), 3),
+                                "range": [round(min(ratios), 3), round(max(ratios), 3)]})
+    return comparisons
 
 
 def main() -> None:
@@ -147,28 +202,20 @@ def main() -> None:
     device = pick_device(args.device)
     results, flops = [], {}
     peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if device.type == "cuda" and k in torch.cuda.get_device_name(device)), None)
-    for arch in args.archs.split(","):
+    archs = args.archs.split(",")
+    for arch in archs:
         flops[arch] = flops_per_image(arch, args.size, args.classes)
-        for name in args.variants.split(","):
-            variant = parse_variant(name, arch, device)
-            try:
-                entry = measure(arch, variant, args, device)
-            except Exception as error:  # one failing variant must not hide the others
-                entry = {"arch": arch, "variant": variant["name"], "error": f"{type(error).__name__}: {error}"[:500]}
+        entries = measure_arch(arch, [parse_variant(name, arch, device) for name in args.variants.split(",")], args, device)
+        for entry in entries:
             if "images_per_sec" in entry:
                 entry["achieved_tflops"] = round(entry["images_per_sec"] * flops[arch] / 1e12, 4)
                 if peak:
                     entry["mfu"] = round(entry["achieved_tflops"] / peak, 4)
-            results.append(entry)
-            print(f"{arch:28s} {variant['name']:26s} {entry.get('images_per_sec', entry.get('error'))}", file=sys.stderr)
-    comparisons = []
-    for arch in args.archs.split(","):
-        rows = {r["variant"]: r for r in results if r["arch"] == arch and "images_per_sec" in r}
-        base = rows.get("eager+nchw+bf16+timm") or rows.get("eager+nchw+bf16+model")
-        for name, row in rows.items():
-            if base and row is not base:
-                comparisons.append({"arch": arch, "variant": name, "baseline": base["variant"],
-                                    "speedup": round(row["images_per_sec"] / base["images_per_sec"], 3)})
+            print(f"{arch:28s} {entry['variant']:26s} {entry.get('images_per_sec', entry.get('error'))}", file=sys.stderr)
+        results += entries
+        if device.type == "cuda":
+            torch.cuda.empty_cache()  # the next network's variants start from free memory
+    comparisons = speedups(results, archs)
     emit({"benchmark": "train_step", "environment": environment(device),
           "workload": {"size": args.size, "batch": args.batch, "classes": args.classes, "steps": args.steps,
                        "flops_per_image_fwd_bwd": flops, "peak_bf16_tflops": peak},

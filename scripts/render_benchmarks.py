@@ -54,15 +54,18 @@ def train_table(doc: dict) -> list[str]:
     lines = [f"**Training step** (synthetic tensors, {w['size']} px, batch {w['batch']}, fwd+bwd+SGD) on "
              f"{machine(doc['environment'])}:", "",
              "| arch | variant | images/s | vs baseline | TFLOP/s | MFU |", "|---|---|---|---|---|---|"]
-    speedups = {(c["arch"], c["variant"]): c["speedup"] for c in doc["comparisons"]}
+    comparisons = {(c["arch"], c["variant"]): c for c in doc["comparisons"]}
     baselines = {(c["arch"], c["baseline"]) for c in doc["comparisons"]}
     for r in doc["results"]:
         if "images_per_sec" not in r:
             lines.append(f"| {r['arch']} | {r['variant']} | error: {r['error'][:60]} | | | |")
             continue
-        s = speedups.get((r["arch"], r["variant"]))
+        c = comparisons.get((r["arch"], r["variant"]))
         mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "-"
-        versus = f"{s:.2f}x" if s else "baseline" if (r["arch"], r["variant"]) in baselines else "-"
+        versus = "baseline" if (r["arch"], r["variant"]) in baselines else "-"
+        if c:  # with several rounds, the median of the rounds' ratios and their range
+            low, high = (f"{x:.2f}" for x in c.get("range", [c["speedup"]] * 2))
+            versus = f"{c['speedup']:.2f}x" + (f" ({low}-{high})" if low != high else "")
         lines.append(f"| {r['arch']} | {r['variant']} | {r['images_per_sec']:.1f} | {versus} | "
                      f"{r['achieved_tflops']:.3f} | {mfu} |")
     lines += ["", "Variants: compiled/eager, cl = channels_last / nchw, bf16 autocast or fp32, input from our fused mix op (mix), "

@@ -1,6 +1,7 @@
 """The benchmark scripts run and print consistent JSON (tiny workloads; no timing asserted)."""
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -30,18 +31,34 @@ def test_mix_benchmark_measures_ours_and_the_peers():
     assert cutmix["ours_fp32_vs_copy"] == pytest.approx(cutmix["ours_fp32_ms"] / cutmix["copy_fp32_ms"], abs=0.001)
 
 
-def test_train_step_benchmark_counts_flops_and_compares_to_the_plain_path():
+def test_train_step_benchmark_counts_flops_and_compares_to_the_plain_path(tmp_path):
     doc = run("train_step.py", "--archs", "pyramidnet56_a48_cifar", "--size", "16", "--batch", "4", "--classes", "10",
-              "--variants", "plain,eager+cl+bf16+mix,eager+cl+bf16+mix+cpugrads", "--runs", "1", "--steps", "1",
+              "--variants", "plain,eager+cl+bf16+mix,eager+cl+bf16+mix+cpugrads", "--runs", "3", "--steps", "1",
               "--warmup", "1")
     assert doc["workload"]["flops_per_image_fwd_bwd"]["pyramidnet56_a48_cifar"] > 0
     flops = doc["workload"]["flops_per_image_fwd_bwd"]["pyramidnet56_a48_cifar"]
     for r in doc["results"]:
         assert r["achieved_tflops"] == pytest.approx(r["images_per_sec"] * flops / 1e12, rel=0.01, abs=1e-4), r
-    rates = {r["variant"]: r["images_per_sec"] for r in doc["results"]}
-    comparison = doc["comparisons"][0]
-    assert comparison["baseline"] == "eager+nchw+bf16+timm"
-    assert comparison["speedup"] == pytest.approx(rates[comparison["variant"]] / rates["eager+nchw+bf16+timm"], abs=0.001)
+        assert len(r["round_images_per_sec"]) == 3
+        assert r["images_per_sec"] == pytest.approx(statistics.median(r["round_images_per_sec"]), abs=0.01)
+    rounds = {r["variant"]: r["round_images_per_sec"] for r in doc["results"]}
+    assert [c["variant"] for c in doc["comparisons"]] == ["eager+cl+bf16+mix", "eager+cl+bf16+mix+cpugrads"]
+    for comparison in doc["comparisons"]:
+        # The speedup is the median of the ratios taken within each round, not a ratio of medians.
+        assert comparison["baseline"] == "eager+nchw+bf16+timm"
+        ratios = [a / b for a, b in zip(rounds[comparison["variant"]], rounds["eager+nchw+bf16+timm"])]
+        assert comparison["speedup"] == pytest.approx(statistics.median(ratios), abs=0.001)
+        assert comparison["range"] == pytest.approx([min(ratios), max(ratios)], abs=0.001)
+    # The rendered table gives each speedup with the range of its rounds.
+    folder = tmp_path / "cpu"
+    folder.mkdir()
+    (folder / "train_step.json").write_text(json.dumps(doc))
+    result = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "render_benchmarks.py"), str(folder)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    low, high = doc["comparisons"][0]["range"]
+    shown = f"| {doc['comparisons'][0]['speedup']:.2f}x" + (f" ({low:.2f}-{high:.2f})" if f"{low:.2f}" != f"{high:.2f}" else "")
+    assert shown + " |" in result.stdout
 
 
 def test_cpu_grads_benchmark_times_each_layer_and_the_step_both_ways():
