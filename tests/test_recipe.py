@@ -79,6 +79,9 @@ MEMBER = "members:\n  - {name: a, config: base.yaml}\n"
     ("data: d\nruns: r\n", "members:\n  - {name: a, config: base.yaml, ls_epochs: 2, ls_args: [--lr, '-1']}\n",
      "member a: --lr -1: must be > 0"),
     ("data: d\nruns: r\nfinal: {train_split: 'train,val', members: [b]}\n", MEMBER, "final.members names ['b']"),
+    # A rule between flags that needs no data is found before the first member trains.
+    ("data: d\nruns: r\n", MEMBER + "  - {name: b, config: base.yaml, args: [--in-memory, 'off', --flip-order, alternate]}\n",
+     "member b: --flip-order alternate: needs the in-memory path"),
 ])
 def test_a_bad_recipe_is_refused_before_any_work(tmp_path, capsys, recipe_text, members_text, expected):
     folder = write_recipe(tmp_path / "r", recipe_text, members_text)

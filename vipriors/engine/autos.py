@@ -81,12 +81,14 @@ def autocast_dtype(amp: str) -> torch.dtype | None:
 
 
 def check_names(config: TrainConfig, later: tuple[str, ...] = ()) -> None:
-    """The architecture and every file a flag names, except the flags in ``later`` (files a
-    recipe makes before the stage runs: its data, a previous stage's checkpoint)."""
+    """The architecture, the in-memory rules the flags alone decide, and every file a flag names,
+    except the flags in ``later`` (files a recipe makes before the stage runs: its data, a
+    previous stage's checkpoint)."""
     from ..data.random_batches import is_synthetic
 
     check_arch(config.model.arch)
     check_options(config.model.arch, **training_options(config.model.drop_rate))
+    check_in_memory_flags(config)
     named = [("--data", None if is_synthetic(config.data.root) else config.data.root, os.path.isdir,
               "no such folder (or give 'synthetic')"),
              ("--init-from", config.optim.init_from, os.path.isfile, "no such checkpoint file"),
@@ -115,11 +117,9 @@ def image_count(config: TrainConfig) -> int:
     return len(train) + len(folder.scan_splits(data.root, data.val_split, train.classes))
 
 
-def in_memory_for(config: TrainConfig) -> str:
-    """"on" or "off" for --in-memory: "on" refused where the augmentation needs the files, "auto"
-    on where it does not and the decoded train + val sets fit --in-memory-budget."""
-    from ..data.memory import decoded_gb, unsupported_augmentation
-    from ..data.random_batches import is_synthetic
+def check_in_memory_flags(config: TrainConfig) -> None:
+    """The rules of --in-memory and --flip-order that the flags alone decide (no data needed)."""
+    from ..data.memory import unsupported_augmentation
 
     data, why_not = config.data, unsupported_augmentation(config.augment)
     if data.in_memory == "on" and why_not:
@@ -127,6 +127,16 @@ def in_memory_for(config: TrainConfig) -> str:
     if config.augment.flip_order == "alternate" and (data.in_memory == "off" or why_not):
         raise ConfigError("--flip-order alternate: needs the in-memory path (--in-memory on or auto, with "
                           "pad-and-crop); use --flip-order random with the file pipeline")
+
+
+def in_memory_for(config: TrainConfig) -> str:
+    """"on" or "off" for --in-memory: "on" refused where the augmentation needs the files, "auto"
+    on where it does not and the decoded train + val sets fit --in-memory-budget."""
+    from ..data.memory import decoded_gb, unsupported_augmentation
+    from ..data.random_batches import is_synthetic
+
+    data, why_not = config.data, unsupported_augmentation(config.augment)
+    check_in_memory_flags(config)
     if data.in_memory == "off" or why_not or is_synthetic(data.root):
         return "off"  # synthetic batches are made on the device
     if data.in_memory == "on":
