@@ -130,13 +130,13 @@ def check_in_memory_flags(config: TrainConfig) -> None:
 
 
 def in_memory_for(config: TrainConfig) -> str:
-    """"on" or "off" for --in-memory: "on" refused where the augmentation needs the files, "auto"
-    on where it does not and the decoded train + val sets fit --in-memory-budget."""
+    """"on" or "off" for --in-memory, after check_names has refused the flags' own conflicts
+    (check_in_memory_flags): "auto" on where the augmentation does not need the files and the
+    decoded train + val sets fit --in-memory-budget."""
     from ..data.memory import decoded_gb, unsupported_augmentation
     from ..data.random_batches import is_synthetic
 
     data, why_not = config.data, unsupported_augmentation(config.augment)
-    check_in_memory_flags(config)
     if data.in_memory == "off" or why_not or is_synthetic(data.root):
         return "off"  # synthetic batches are made on the device
     if data.in_memory == "on":
