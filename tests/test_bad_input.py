@@ -55,6 +55,12 @@ def test_under_torchrun_rank_0_prints_the_mistake_at_once_and_other_ranks_only_a
     (["--class-names", "nowhere.tsv"], ["--class-names nowhere.tsv: no such file"]),
     (["--config", "nowhere.yaml"], ["--config nowhere.yaml: No such file"]),
     (["--resume", "nowhere"], ["--resume nowhere: not a run folder"]),
+    (["--branch-from", "nowhere.pt"], ["--branch-from nowhere.pt: no checkpoint there", "--checkpoint-every"]),
+    (["--branch-from", "nowhere.pt", "--resume", "nowhere"], ["--resume with --branch-from", "give one of them"]),
+    (["--branch-from", "nowhere.pt", "--config", "r.yaml"], ["--config with --branch-from", "as flags"]),
+    (["--branch-from", "nowhere.pt", "--init-from", "w.pt"], ["--init-from with --branch-from", "give one of them"]),
+    (["--branch-from", os.path.join(os.path.dirname(__file__), "fixtures", "format1-run", "last.pt")],
+     ["its checkpoint is format 1", "--init-from"]),
 ])
 def test_train_refuses_bad_flags_before_any_work(tmp_path, capsys, argv, words):
     if argv[:2] == ["--device", "cuda"] and __import__("torch").cuda.is_available():

@@ -82,6 +82,8 @@ MEMBER = "members:\n  - {name: a, config: base.yaml}\n"
     # A rule between flags that needs no data is found before the first member trains.
     ("data: d\nruns: r\n", MEMBER + "  - {name: b, config: base.yaml, args: [--in-memory, 'off', --flip-order, alternate]}\n",
      "member b: --flip-order alternate: needs the in-memory path"),
+    ("data: d\nruns: r\n", "members:\n  - {name: a, config: base.yaml, args: [--branch-from, x/epoch_2.pt]}\n",
+     "member a: --branch-from x/epoch_2.pt: a new run's flags were expected"),
 ])
 def test_a_bad_recipe_is_refused_before_any_work(tmp_path, capsys, recipe_text, members_text, expected):
     folder = write_recipe(tmp_path / "r", recipe_text, members_text)

@@ -364,3 +364,31 @@ def test_lookahead_ends_every_epoch_on_its_slow_weights(tmp_path, monkeypatch):
     assert all(torch.equal(v, trainer.model_core.state_dict()[k]) for k, v in saved.items())
     plain = checkpoint.load(str(tmp_path / "plain" / "last.pt"))["model"]
     assert not all(torch.equal(plain[k], saved[k]) for k in plain if saved[k].is_floating_point())
+
+
+def test_a_branch_trains_on_as_its_run_would_have_with_the_branch_settings(builtin_cache, tmp_path, capsys):
+    # Mixing stops for the last epoch: a branch from the run's epoch-2 checkpoint with that
+    # setting must be, bit for bit, the run trained with it from the start.
+    common = ["--epochs", "3", "--cutmix", "0.5", "--output-dir", str(tmp_path)]
+    run = train(config(*common, "--checkpoint-every", "2", "--name", "run"))["run_dir"]
+    straight = train(config(*common, "--mix-off-epochs", "1", "--name", "straight"))["run_dir"]
+    source = {f: open(os.path.join(run, f), "rb").read() for f in ("last.pt", "log.jsonl", "config.yaml")}
+    at_two = os.path.join(run, "epoch_2.pt")
+    assert train_script.main(["--branch-from", at_two, "--mix-off-epochs", "1"]) == 0
+    assert "branching from" in capsys.readouterr().out
+    branch = os.path.join(str(tmp_path), "run-from-epoch2")  # the default name, beside the run
+    a, b = epochs_logged(straight), epochs_logged(branch)
+    assert [e["epoch"] for e in b] == [1, 2, 3]  # the run's history, then the branch's own epoch
+    assert [e["train_loss"] for e in a] == [e["train_loss"] for e in b]
+    told = [e["event"] for e in events(branch) if e["event"] != "warning"]  # a crowded machine's warnings aside
+    assert told == ["start", "epoch", "epoch", "branch", "start", "epoch", "end"]
+    wa = checkpoint.load(os.path.join(straight, "last.pt"))["model"]
+    wb = checkpoint.load(os.path.join(branch, "last.pt"))["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert cfg.load_yaml(os.path.join(branch, "config.yaml"))["mix"]["mix_off_epochs"] == 1
+    assert os.path.isfile(os.path.join(branch, "best.pt")), "the branch's evaluation writes its own best.pt"
+    # The run itself is untouched, and a branch into a folder holding a run is refused.
+    assert {f: open(os.path.join(run, f), "rb").read() for f in source} == source
+    assert train_script.main(["--branch-from", at_two, "--name", "run"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert {f: open(os.path.join(run, f), "rb").read() for f in source} == source

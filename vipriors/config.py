@@ -544,6 +544,11 @@ def build_parser(description: str, parser_class=argparse.ArgumentParser) -> argp
     parser = parser_class(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--config", help=f"YAML recipe (sections {'/'.join(SECTIONS)}); flags override it")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    parser.add_argument("--branch-from", metavar="CHECKPOINT",
+                        help="start a new run from CHECKPOINT's whole state (weights, optimiser, position in the "
+                             "schedule, random streams) with its run's settings and the flags given, into --name "
+                             "(default: <run>-from-epoch<N>) beside that run: a change to the schedule's end "
+                             "(--mix-off-epochs, --epochs) tried without training the shared epochs again")
     defaults = to_dict(TrainConfig())
     for section, f, hint in leaves():
         extra = {"nargs": "?", "const": "true"} if hint is bool else {}  # "--flag" alone means true
@@ -572,8 +577,9 @@ def from_argv(argv: list[str]) -> TrainConfig:
     """The checked configuration train.py builds for a new run from ``argv``; a flag it would
     refuse raises ConfigError."""
     args = build_parser("", parser_class=_RefusingParser).parse_args(argv)
-    if args.resume:
-        raise ConfigError(f"--resume {args.resume}: a new run's flags were expected")
+    for flag, value in (("--resume", args.resume), ("--branch-from", args.branch_from)):
+        if value:
+            raise ConfigError(f"{flag} {value}: a new run's flags were expected")
     return for_new_run(args)
 
 

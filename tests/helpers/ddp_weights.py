@@ -15,7 +15,7 @@ from vipriors.engine import trainer
 from vipriors.engine.step import TrainStep
 
 out = sys.argv[1]
-config, resume = configure(build_parser("ddp").parse_args(sys.argv[2:]))
+config, resume, _ = configure(build_parser("ddp").parse_args(sys.argv[2:]))
 original_fit, original_step = trainer.Trainer.fit, TrainStep.__call__
 rank = int(os.environ.get("RANK", 0))
 signal_rank, signal_step = map(int, os.environ.get("VIPRIORS_TEST_SIGTERM", "-1:-1").split(":"))

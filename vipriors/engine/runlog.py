@@ -31,9 +31,23 @@ class RunLog:
         if len(kept) != len(lines):
             write_text_atomic(self.path, "".join(kept))
 
+    def start_from(self, source: str, epoch: int) -> None:
+        """Begins this log with ``source``'s lines up to ``epoch`` (a branch's history), without
+        the run's end."""
+        if not (self.enabled and os.path.exists(source)):
+            return
+        with open(source, encoding="utf-8") as f:
+            lines = [line for line in f if line.strip()]
+        kept = [line for line in lines if not _is_epoch_after(line, epoch) and not _is_end(line)]
+        write_text_atomic(self.path, "".join(kept))
+
     def say(self, message: str) -> None:
         if self.enabled:
             print(message, flush=True)
+
+
+def _is_end(line: str) -> bool:
+    return json.loads(line).get("event") == "end"
 
 
 def _is_epoch_after(line: str, epoch: int) -> bool:

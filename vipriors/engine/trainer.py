@@ -7,6 +7,7 @@ epoch, and the batches of an epoch are a pure function of (seed, epoch, rank).
 from __future__ import annotations
 
 import math
+import os
 import random
 import signal
 import time
@@ -73,8 +74,11 @@ GROUP_SETTINGS = ("lr_scale", "weight_decay", "momentum", "nesterov", "fused", "
 class Trainer:
     """Trains ``config`` (resolved by ``autos.resolve``) on ``data``, writing to ``run``."""
 
-    def __init__(self, config: TrainConfig, env: distributed.DistEnv, data: TrainingData, run: RunFolder):
+    def __init__(self, config: TrainConfig, env: distributed.DistEnv, data: TrainingData, run: RunFolder,
+                 branch_from: str | None = None):
+        """``branch_from``: a checkpoint whose whole state the new run in ``run`` starts from."""
         self.config, self.env, self.data, self.run, self.device = config, env, data, run, env.device
+        self.branch_from = branch_from
         self.classes = data.classes
         d = config.data
         self.image_sizes = progressive_sizes(config.optim.epochs, d.image_size, d.progressive_min_size,
@@ -93,7 +97,10 @@ class Trainer:
         self.stop_requested = False
         self.stop_vote = distributed.StopVote(env)
         if run.resuming and run.has_checkpoint():
-            self._restore(run.load_last())
+            self._restore(run.load_last(), run.file("last.pt"))
+            self.run.log.say(f"vipriors: resuming {run.path} at {self._position()}")
+        elif branch_from:
+            self._branch(branch_from)
         elif config.optim.init_from:
             self._init_from(config.optim.init_from)
         run.log.keep_epochs_up_to(self.epoch)
@@ -113,7 +120,7 @@ class Trainer:
         model = model.to(self.device, memory_format=self.memory_format)
         self.cpu_grad_layers = use_cpu_grads(model) if config.model.cpu_grads == "on" else 0
         self.whitened = 0
-        if config.model.whiten_init and not self.run.resuming and not config.optim.init_from:
+        if config.model.whiten_init and not (self.run.resuming or self.branch_from or config.optim.init_from):
             self._whiten(model)
         self.model_core = model
         self.ema = None
@@ -224,14 +231,14 @@ class Trainer:
             raise TrainingError(f"{path} was trained on {len(state['classes'])} classes ({state['classes'][:3]}...), "
                                 f"the data here has {len(self.classes)} ({list(self.classes[:3])}...); use the same class folders")
 
-    def _restore(self, state: dict) -> None:
-        self._check_classes(state, self.run.file("last.pt"))
+    def _restore(self, state: dict, path: str) -> None:
+        self._check_classes(state, path)
         self.model_core.load_state_dict(state["model"])
         settings = [{key: group[key] for key in GROUP_SETTINGS if key in group} for group in self.optimizer.param_groups]
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except ValueError as error:  # another grouping of the parameters
-            raise TrainingError(f"{self.run.file('last.pt')}: its optimiser state does not fit these settings ({error}); "
+            raise TrainingError(f"{path}: its optimiser state does not fit these settings ({error}); "
                                 "resume with the run's own --norm-bias-lr-scale") from None
         # Loading replaces the groups with the saved ones; their hyperparameters are this run's
         # settings (a --weight-decay, --momentum or --norm-bias-lr-scale given on resume
@@ -256,8 +263,19 @@ class Trainer:
         else:
             self.run.log.say(f"note: the run had {state['world_size']} processes, now {self.env.world_size}: "
                              "training continues, but not bit for bit as before")
-        where = f"epoch {self.epoch + 1}" + (f", step {self.epoch_step}" if self.epoch_step else "")
-        self.run.log.say(f"vipriors: resuming {self.run.path} at {where}")
+
+    def _position(self) -> str:
+        return f"epoch {self.epoch + 1}" + (f", step {self.epoch_step}" if self.epoch_step else "")
+
+    def _branch(self, path: str) -> None:
+        """Starts from ``path``'s whole state, so the branch trains on exactly as its run would
+        have with the branch's settings, wherever those act only after the checkpoint. Its log
+        begins with the run's history up to the checkpoint; its best.pt is its own."""
+        self._restore(checkpoint.load(path), path)
+        self.best_top1, self.best_epoch = -1.0, -1
+        self.run.log.start_from(os.path.join(os.path.dirname(path), "log.jsonl"), self.epoch)
+        self.run.log.record("branch", checkpoint=os.path.abspath(path), epoch=self.epoch, epoch_step=self.epoch_step)
+        self.run.log.say(f"vipriors: branching from {path} at {self._position()} into {self.run.path}")
 
     def _init_from(self, path: str) -> None:
         state = checkpoint.load(path)
@@ -457,8 +475,9 @@ class Trainer:
                          epoch + 1)
 
 
-def train(config: TrainConfig, resume_dir: str | None = None) -> dict:
-    """Trains ``config`` (a new run, or the run in ``resume_dir``); returns the summary."""
+def train(config: TrainConfig, resume_dir: str | None = None, branch_from: str | None = None) -> dict:
+    """Trains ``config`` (a new run, the run in ``resume_dir``, or a new run starting from the
+    checkpoint ``branch_from``); returns the summary."""
     config = autos.resolve(config)  # everything checkable is checked before any work
     env = distributed.init(config.runtime.device)
     try:
@@ -466,7 +485,7 @@ def train(config: TrainConfig, resume_dir: str | None = None) -> dict:
         run = RunFolder(path, env, resume=resume_dir is not None)
         succeeded = False
         try:
-            trainer = Trainer(config, env, dataset.prepare(config, env), run)
+            trainer = Trainer(config, env, dataset.prepare(config, env), run, branch_from=branch_from)
             # After the checkpoint is restored: a resume refused there leaves the log as it was.
             crowded = cpu_share.check(torch.get_num_threads()) if env.device.type == "cpu" else None
             if crowded:
