@@ -547,8 +547,9 @@ def build_parser(description: str, parser_class=argparse.ArgumentParser) -> argp
     parser.add_argument("--branch-from", metavar="CHECKPOINT",
                         help="start a new run from CHECKPOINT's whole state (weights, optimiser, position in the "
                              "schedule, random streams) with its run's settings and the flags given, into --name "
-                             "(default: <run>-from-epoch<N>) beside that run: a change to the schedule's end "
-                             "(--mix-off-epochs, --epochs) tried without training the shared epochs again")
+                             "(default: <run>-from-epoch<N>) beside that run; where those flags act only after "
+                             "the checkpoint (--mix-off-epochs), bit for bit the run trained with them from the "
+                             "start")
     defaults = to_dict(TrainConfig())
     for section, f, hint in leaves():
         extra = {"nargs": "?", "const": "true"} if hint is bool else {}  # "--flag" alone means true
