@@ -154,6 +154,8 @@ def test_a_policy_after_the_crops_is_reproducible_resumable_and_sharded(tmp_path
     assert [b[1].tolist() for b in first] == [b[1].tolist() for b in plain]
     assert any(not torch.equal(a[0], b[0]) for a, b in zip(first, plain)), "the policy changed some images"
     assert not torch.equal(first[0][0], batches(through, 1)[0][0]), "each epoch draws anew"
+    unaugmented = batches(through, 0, policy=False)  # --policy-off-epochs: the crops and flips alone
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(unaugmented, plain, strict=True))
     small = batches(through, 0, image_size=8)
     assert small[0][0].shape == (3, 8, 8, 3)
     # Two ranks: each rank's batches hold the labels of the in-memory path's shard.

@@ -161,6 +161,20 @@ def test_the_policy_is_left_out_below_its_minimum_size(tmp_path):
         assert sum(differs) >= 4, f"the policy runs at {size} px"
 
 
+def test_an_epoch_without_the_policy_is_the_same_crops_and_flips_alone(tmp_path):
+    # --policy-off-epochs: the last epochs' batches are those of the same run without a policy.
+    samples = noise_dataset(tmp_path)
+    augment = AugmentConfig(**{**NO_AUG.__dict__, "hflip": 0.5, "pad_crop": 4})
+    policy = AugmentConfig(**{**augment.__dict__, "auto_augment": "autoaugment"})
+
+    def first(augment, **kwargs):
+        loader = TrainBatches(samples, batch_size=8, image_size=32, augment=augment, device=CPU, threads=1, seed=3)
+        return next(loader.epoch(1, **kwargs))[0]
+
+    assert torch.equal(first(policy, policy=False), first(augment))
+    assert sum(not torch.equal(a, b) for a, b in zip(first(policy), first(augment))) >= 4, "the policy runs by default"
+
+
 def test_policy_geometry_is_nearest_by_default_and_linear_on_request(tmp_path):
     # TrivialAugment applies one operation per image: where the two interpolations disagree,
     # that operation moved pixels, and nearest may only copy input colours (or the fill, 128).

@@ -392,3 +392,20 @@ def test_a_branch_trains_on_as_its_run_would_have_with_the_branch_settings(built
     assert train_script.main(["--branch-from", at_two, "--name", "run"]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert {f: open(os.path.join(run, f), "rb").read() for f in source} == source
+
+
+def test_a_clean_finish_trains_the_last_epochs_without_the_policy_and_the_mixing(builtin_cache, tmp_path):
+    # --policy-off-epochs 1 --mix-off-epochs 1: the first epoch is the run's with both, the
+    # last the run's own continuation without them (a branch from its checkpoint), bit for bit.
+    common = ["--epochs", "2", "--cutmix", "0.5", "--auto-augment", "autoaugment", "--output-dir", str(tmp_path)]
+    run = train(config(*common, "--checkpoint-every", "1", "--name", "run"))["run_dir"]
+    clean = train(config(*common, "--policy-off-epochs", "1", "--mix-off-epochs", "1", "--name", "clean"))["run_dir"]
+    assert train_script.main(["--branch-from", os.path.join(run, "epoch_1.pt"), "--auto-augment", "none",
+                              "--mix-off-epochs", "1", "--name", "branch"]) == 0
+    branch = os.path.join(str(tmp_path), "branch")
+    a, b, c = (epochs_logged(d) for d in (run, clean, branch))
+    assert a[0]["train_loss"] == b[0]["train_loss"]
+    assert b[1]["train_loss"] == c[1]["train_loss"] != a[1]["train_loss"]
+    wb = checkpoint.load(os.path.join(clean, "last.pt"))["model"]
+    wc = checkpoint.load(os.path.join(branch, "last.pt"))["model"]
+    assert all(torch.equal(wb[k], wc[k]) for k in wb)

@@ -244,6 +244,9 @@ class AugmentConfig(_Section):
                                       "this size (px), so the small early epochs train on crops and flips alone "
                                       "(EfficientNetV2's progressive learning: weaker augmentation for smaller images; "
                                       "0: at every size)", NON_NEGATIVE)
+    policy_off_epochs: int = setting(0, "train the last N epochs without --auto-augment's policy, on crops and flips "
+                                        "alone (a clean finish; with --mix-off-epochs N, without mixing too)",
+                                     NON_NEGATIVE)
     aa_ops: Literal["vipriors", "dali"] = setting(
         "vipriors", "the Color and Contrast operators of every policy: vipriors (PIL's operations, from DALI's integer "
                     "operators: cheaper on the CPU) | dali (DALI's own)")
@@ -379,6 +382,12 @@ class TrainConfig:
     def __post_init__(self):
         if self.mix.mix_off_epochs > self.optim.epochs:
             raise ConfigError(f"--mix-off-epochs {self.mix.mix_off_epochs}: must not exceed --epochs {self.optim.epochs}")
+        if self.augment.policy_off_epochs > self.optim.epochs:
+            raise ConfigError(f"--policy-off-epochs {self.augment.policy_off_epochs}: must not exceed --epochs "
+                              f"{self.optim.epochs}")
+        if self.augment.policy_off_epochs and self.augment.auto_augment == "none":
+            raise ConfigError(f"--policy-off-epochs {self.augment.policy_off_epochs}: holds --auto-augment's policy "
+                              "back, and --auto-augment is none; add a policy or drop --policy-off-epochs")
         self._check_min_size("--policy-min-size", self.augment.policy_min_size, "--auto-augment",
                              None if self.augment.auto_augment != "none" else "--auto-augment none")
         self._check_min_size("--mix-min-size", self.mix.mix_min_size, "mixing",

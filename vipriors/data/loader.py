@@ -78,14 +78,15 @@ class TrainBatches:
     def __len__(self) -> int:
         return self.steps_per_epoch
 
-    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None):
+    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None, policy: bool = True):
         """Yields the batches of ``epoch`` at ``image_size`` (default: the configured size),
-        leaving out the first ``skip`` (already trained on). Below the configured size
-        (progressive resizing) the pad-and-crop's padding shrinks in proportion."""
+        leaving out the first ``skip`` (already trained on); ``policy`` False leaves the policy
+        out (the crops and flips are the same draws). Below the configured size (progressive
+        resizing) the pad-and-crop's padding shrinks in proportion."""
         n = len(self.samples)
         order = epoch_order(self.seed, epoch, n)
         size = image_size or self.image_size
-        augment = self.augment
+        augment = self.augment if policy else _without_policy(self.augment)
         if size != self.image_size and augment.pad_crop:
             augment = dataclasses.replace(augment, pad_crop=max(1, round(augment.pad_crop * size / self.image_size)))
         files = [self.samples.files[i] for i in order]
@@ -106,6 +107,11 @@ class TrainBatches:
                 return
             if step >= skip:
                 yield batch
+
+
+def _without_policy(augment: AugmentConfig) -> AugmentConfig:
+    """The same augmentation without --auto-augment's policy (--policy-off-epochs)."""
+    return dataclasses.replace(augment, auto_augment="none")
 
 
 def _in_turn(loaders):
@@ -163,11 +169,13 @@ class CroppedBatchesThroughDali:
     def __len__(self) -> int:
         return len(self.cropped)
 
-    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None):
-        """Yields the batches of ``epoch`` at ``image_size`` (default: the decoded size), from step ``skip`` on."""
+    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None, policy: bool = True):
+        """Yields the batches of ``epoch`` at ``image_size`` (default: the decoded size), from step
+        ``skip`` on; ``policy`` False: the crops and flips alone."""
         from .memory import resize
 
         size = image_size or self.cropped.size
+        augment = self.augment if policy else _without_policy(self.augment)
         steps, per_run = len(self.cropped), self.batches_per_run
         runs = [list(range(start, min(start + per_run, steps))) for start in range(0, steps, per_run)]
         pipes, pending = [], []
@@ -178,7 +186,7 @@ class CroppedBatchesThroughDali:
             threads = max(1, self.threads // self.pipelines + (k < self.threads % self.pipelines))
             dali_seed = self.seed * 1_000_003 + epoch * 1009 + self.shard.index * self.pipelines + k
             kwargs, on_gpu = _pipeline_kwargs(self.cropped.batch_size * per_run, threads, self.device, dali_seed)
-            pipe = cropped_pipeline(source, size, self.augment, on_gpu, **kwargs)
+            pipe = cropped_pipeline(source, size, augment, on_gpu, **kwargs)
             pipe.build()
             pipes.append(pipe)
             pending.append(labels)

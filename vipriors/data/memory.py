@@ -123,8 +123,9 @@ class MemoryBatches:
             index = mine[step * self.batch_size:(step + 1) * self.batch_size]
             yield crop_padded(self.padded, index, offsets[index], flips[index], self.augment.pad_crop), self.labels[index]
 
-    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None):
-        """Yields the batches of ``epoch`` at ``image_size`` (default: the decoded size), from step ``skip`` on."""
+    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None, policy: bool = True):
+        """Yields the batches of ``epoch`` at ``image_size`` (default: the decoded size), from step
+        ``skip`` on: crops and flips, which carry no policy whatever ``policy`` says."""
         size = image_size or self.size
         for images, labels in self.host_epoch(epoch, skip):
             yield resize(images.to(self.device, non_blocking=True), size), labels.to(self.device, non_blocking=True)

@@ -51,7 +51,9 @@ class RandomBatches:
     def __len__(self) -> int:
         return self.steps
 
-    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None):
+    def epoch(self, epoch: int, skip: int = 0, image_size: int | None = None, policy: bool = True):
+        """The batches of ``epoch`` from step ``skip`` on (random images: no augmentation, so
+        ``policy`` changes nothing)."""
         size = image_size or self.image_size
         if size not in self._pools:
             self._pools[size] = _pool(min(POOL, self.steps), self.batch_size, size, self.classes, self.device,

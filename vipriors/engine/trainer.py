@@ -298,13 +298,15 @@ class Trainer:
         mix = self.config.mix
         mixing_on = (epoch < self.config.optim.epochs - mix.mix_off_epochs
                      and self.image_sizes[epoch] >= mix.mix_min_size)
+        policy_on = epoch < self.config.optim.epochs - self.config.augment.policy_off_epochs
         stubborn = self.stubborn if self.sia_on else None
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         seen, timed_images, timer_start = 0, 0, None
         total = len(self.data.train_batches)
         bar = progress_bar(total, f"epoch {epoch + 1}", self.env.is_main)
         bar.update(self.epoch_step)
-        batches = self.data.train_batches.epoch(epoch, skip=self.epoch_step, image_size=self.image_sizes[epoch])
+        batches = self.data.train_batches.epoch(epoch, skip=self.epoch_step, image_size=self.image_sizes[epoch],
+                                                policy=policy_on)
         for images, labels in batches:
             mode = mixing.choose_mode(mix, self.mode_rng) if mixing_on else "none"
             loss = self.train_step(images, labels, mode, stubborn, step=self.step)
