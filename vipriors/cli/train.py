@@ -20,7 +20,7 @@ def configure(args: argparse.Namespace) -> tuple[cfg.TrainConfig, str | None, st
         raise cfg.ConfigError("--resume with --branch-from: --resume continues a run in its own folder, --branch-from "
                               "starts a new one from a checkpoint; give one of them")
     if args.branch_from:
-        return _branch(args) + (args.branch_from,)
+        return _branch(args), None, args.branch_from
     if not args.resume:
         return cfg.for_new_run(args), None, None
     if args.config:
@@ -36,7 +36,7 @@ def configure(args: argparse.Namespace) -> tuple[cfg.TrainConfig, str | None, st
     return cfg.resolve(cfg.cli_overrides(args), saved=_with_old_defaults(settings)), args.resume, None
 
 
-def _branch(args: argparse.Namespace) -> tuple[cfg.TrainConfig, None]:
+def _branch(args: argparse.Namespace) -> cfg.TrainConfig:
     """A branch's configuration: the settings its checkpoint was written with, then the flags;
     its folder is --name under --output-dir, by default <run>-from-epoch<N> beside the run."""
     path = args.branch_from
@@ -56,7 +56,7 @@ def _branch(args: argparse.Namespace) -> tuple[cfg.TrainConfig, None]:
     run_dir = os.path.dirname(os.path.abspath(path))
     runtime.setdefault("output_dir", os.path.dirname(run_dir))
     runtime.setdefault("name", f"{os.path.basename(run_dir)}-from-epoch{state['epoch']}")
-    return cfg.resolve(overrides, saved=_with_old_defaults(dict(state["config"]))), None
+    return cfg.resolve(overrides, saved=_with_old_defaults(dict(state["config"])))
 
 
 def _check_resumable(state: dict, flag: str, source: str, weights: str) -> None:

@@ -25,9 +25,8 @@ class RunLog:
         before its checkpoint trains that epoch again, and logs it again, on resume."""
         if not (self.enabled and os.path.exists(self.path)):
             return
-        with open(self.path, encoding="utf-8") as f:
-            lines = [line for line in f if line.strip()]
-        kept = [line for line in lines if not _is_epoch_after(line, epoch)]
+        lines = _lines(self.path)
+        kept = _up_to(lines, epoch)
         if len(kept) != len(lines):
             write_text_atomic(self.path, "".join(kept))
 
@@ -36,9 +35,7 @@ class RunLog:
         the run's end."""
         if not (self.enabled and os.path.exists(source)):
             return
-        with open(source, encoding="utf-8") as f:
-            lines = [line for line in f if line.strip()]
-        kept = [line for line in lines if not _is_epoch_after(line, epoch) and not _is_end(line)]
+        kept = [line for line in _up_to(_lines(source), epoch) if json.loads(line).get("event") != "end"]
         write_text_atomic(self.path, "".join(kept))
 
     def say(self, message: str) -> None:
@@ -46,8 +43,14 @@ class RunLog:
             print(message, flush=True)
 
 
-def _is_end(line: str) -> bool:
-    return json.loads(line).get("event") == "end"
+def _lines(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [line for line in f if line.strip()]
+
+
+def _up_to(lines: list[str], epoch: int) -> list[str]:
+    """``lines`` without the epochs after ``epoch`` (and a line cut short by a kill)."""
+    return [line for line in lines if not _is_epoch_after(line, epoch)]
 
 
 def _is_epoch_after(line: str, epoch: int) -> bool:
