@@ -168,7 +168,7 @@ def test_a_stopped_run_resumes_exactly(builtin_cache, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("policy", [[], ["--auto-augment", "randaugment", "--data-pipelines", "2", "--policy-min-size", "24"]],
                          ids=["crops-and-flips", "randaugment-in-dali-from-24px"])
-def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, tmp_path, monkeypatch, policy):
+def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, tmp_path, monkeypatch, policy, capsys):
     # resnet9s_cifar: resnet10t's 1 x 1 feature maps meet a oneDNN bf16 fault on a change of size (see DESIGN.md).
     common = ["--arch", "resnet9s_cifar", "--epochs", "3", "--pad-crop", "4", "--flip-order", "alternate",
               "--progressive-min-size", "16", "--in-memory", "on",
@@ -177,6 +177,9 @@ def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, t
     logged = epochs_logged(straight["run_dir"])
     assert [e["image_size"] for e in logged] == [16, 24, 32]
     assert "in memory" in " ".join(events(straight["run_dir"])[0]["notes"])
+    # The time left after each epoch but the last (tests/test_eta.py: what it projects).
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert [line.endswith(" s left") for line in lines] == [True, True, False], lines
     original_step = TrainStep.__call__
 
     def step_then_signal(self, images, labels, mode, stubborn=None, step=0):
@@ -190,7 +193,11 @@ def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, t
     stopped = train(config(*common, "--name", "stopped"))
     assert stopped["stopped"]
     monkeypatch.setattr(TrainStep, "__call__", original_step)
+    capsys.readouterr()
     assert train_script.main(["--resume", stopped["run_dir"]]) == 0
+    # The resumed epoch's part is not an epoch's time: no projection until a whole epoch ends.
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert lines[0].startswith("epoch 2/3") and "left" not in lines[0], lines
     a, b = logged, epochs_logged(stopped["run_dir"])
     assert [e["train_loss"] for e in a] == [e["train_loss"] for e in b]
     wa = checkpoint.load(os.path.join(straight["run_dir"], "last.pt"))["model"]

@@ -24,7 +24,7 @@ from ..errors import UserError
 from ..models import count_parameters, create_model, memory_format, normalize_logits, training_options
 from ..models.cpu_grads import use_cpu_grads
 from ..models.whitening import whiten_first_conv
-from . import autos, checkpoint, cpu_share, host_sync
+from . import autos, checkpoint, cpu_share, eta, host_sync
 from .metrics import ClassAccuracy
 from .online_labels import OnlineLabels
 from .run_folder import RunFolder, new_run_path
@@ -83,6 +83,7 @@ class Trainer:
         d = config.data
         self.image_sizes = progressive_sizes(config.optim.epochs, d.image_size, d.progressive_min_size,
                                              d.progressive_ramp, d.progressive_step)
+        self.epoch_seconds: dict[int, float] = {}  # image size -> its latest whole epoch here (the ETA)
         torch.manual_seed(config.runtime.seed + env.rank)
         self._setup_model()
         self._setup_optimisation()
@@ -409,7 +410,7 @@ class Trainer:
         epochs = self.config.optim.epochs
         evaluation = None
         while self.epoch < epochs:
-            epoch, start = self.epoch, time.perf_counter()
+            epoch, start, whole = self.epoch, time.perf_counter(), self.epoch_step == 0
             train = self._train_epoch(epoch)
             if train is None:
                 self._save()
@@ -430,7 +431,10 @@ class Trainer:
                 self.run.write_per_class(self.classes, self.data.class_words, evaluation, epoch + 1)
             # The epoch's log line goes before its checkpoint: a resume drops the lines of
             # epochs after its checkpoint, so a kill between the two never loses a line.
-            self._log_epoch(epoch, train, evaluation if evaluated else None, ema_eval, stubborn, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            if whole:  # a resumed epoch's part says nothing of a whole epoch's time
+                self.epoch_seconds[self.image_sizes[epoch]] = seconds
+            self._log_epoch(epoch, train, evaluation if evaluated else None, ema_eval, stubborn, seconds)
             self.epoch, self.epoch_step, self.partial = epoch + 1, 0, {"loss_sum": 0.0, "seen": 0}
             self._save(improved)
             if self.epoch < epochs and self._stop_agreed():
@@ -458,14 +462,16 @@ class Trainer:
         if train["image_size"] != self.config.data.image_size:
             rate += f" at {train['image_size']}px"
         log = self.run.log
+        left = eta.describe(eta.remaining_seconds(self.epoch_seconds, self.image_sizes[epoch + 1:]))
+        timing = f"{seconds:.1f}s" + (f"  {left}" if epoch + 1 < epochs and left else "")
         if evaluation is None:  # between evaluations (--eval-every)
-            log.say(f"epoch {epoch + 1}/{epochs}  loss {train['train_loss']:.4f}  lr {lr:.3g}  {rate}  {seconds:.1f}s")
+            log.say(f"epoch {epoch + 1}/{epochs}  loss {train['train_loss']:.4f}  lr {lr:.3g}  {rate}  {timing}")
             log.record("epoch", epoch=epoch + 1, step=self.step, lr=lr, epoch_seconds=seconds, **train)
             return
         ema_text = f"  EMA {100 * ema_eval['top1']:.2f}%" if ema_eval else ""
         log.say(
             f"epoch {epoch + 1}/{epochs}  loss {train['train_loss']:.4f}  val top-1 {100 * evaluation['top1']:.2f}%{ema_text} "
-            f"(best {100 * self.best_top1:.2f}%)  lr {lr:.3g}  {rate}  {seconds:.1f}s"
+            f"(best {100 * self.best_top1:.2f}%)  lr {lr:.3g}  {rate}  {timing}"
         )
         extra = {"ema_val_top1": ema_eval["top1"]} if ema_eval else {}
         log.record("epoch", epoch=epoch + 1, step=self.step, lr=lr, val_top1=evaluation["top1"],
