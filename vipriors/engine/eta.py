@@ -10,14 +10,13 @@ pixels (the cost per pixel alone), and the projection is that range.
 """
 from __future__ import annotations
 
+import numpy as np
+
 
 def _line_through(timed: dict[int, float]) -> tuple[float, float]:
     """Least-squares (fixed, per pixel) seconds of an epoch over the timed sizes (two or more)."""
-    xs = [size * size for size in timed]
-    ys = list(timed.values())
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
-    return mean_y - slope * mean_x, slope
+    per_pixel, fixed = np.polyfit([size * size for size in timed], list(timed.values()), 1)
+    return float(fixed), float(per_pixel)
 
 
 def remaining_seconds(timed: dict[int, float], remaining: list[int]) -> tuple[float, float] | None:

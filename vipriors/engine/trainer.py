@@ -462,8 +462,9 @@ class Trainer:
         if train["image_size"] != self.config.data.image_size:
             rate += f" at {train['image_size']}px"
         log = self.run.log
-        left = eta.describe(eta.remaining_seconds(self.epoch_seconds, self.image_sizes[epoch + 1:]))
-        timing = f"{seconds:.1f}s" + (f"  {left}" if epoch + 1 < epochs and left else "")
+        left = "" if epoch + 1 == epochs else eta.describe(
+            eta.remaining_seconds(self.epoch_seconds, self.image_sizes[epoch + 1:]))
+        timing = f"{seconds:.1f}s" + (f"  {left}" if left else "")
         if evaluation is None:  # between evaluations (--eval-every)
             log.say(f"epoch {epoch + 1}/{epochs}  loss {train['train_loss']:.4f}  lr {lr:.3g}  {rate}  {timing}")
             log.record("epoch", epoch=epoch + 1, step=self.step, lr=lr, epoch_seconds=seconds, **train)
