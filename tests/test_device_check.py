@@ -27,6 +27,7 @@ def test_dry_run_completes_every_step(tmp_path):
     assert files == ["device-check.log", "mix.json", "summary.json", "train_step.json", "trainer.jsonl"]  # <= 8 return
     # The trainer ran its epoch, then the resume ran one more from its checkpoint.
     log = [json.loads(line) for line in (tmp_path / "trainer.jsonl").read_text().splitlines()]
+    log = [e for e in log if e["event"] != "warning"]  # a crowded machine's warnings aside
     assert [e["event"] for e in log] == ["start", "epoch", "end", "start", "epoch", "end"]
     assert log[3]["start_epoch"] == 1 and all(e["images_per_sec"] > 0 for e in log if e["event"] == "epoch")
     assert not (tmp_path / ".runs").exists()

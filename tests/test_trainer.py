@@ -3,6 +3,7 @@ resumes exactly after a stop signal, catches non-finite losses, runs the CE -> L
 EMA and the stubborn-class loop; its predictions feed the ensemble."""
 import json
 import os
+import re
 import shutil
 import signal
 
@@ -52,7 +53,8 @@ def test_run_folder_holds_config_log_and_checkpoints(learned_run):
     assert sorted(f for f in os.listdir(run_dir) if not f.startswith(".")) == [
         "best.pt", "config.yaml", "last.pt", "log.jsonl", "per_class_accuracy.json", "worst_classes.png"]
     log = events(run_dir)
-    assert [e["event"] for e in log] == ["start"] + ["epoch"] * 6 + ["end"]
+    told = [e["event"] for e in log if e["event"] != "warning"]  # a crowded machine's warnings aside
+    assert told == ["start"] + ["epoch"] * 6 + ["end"]
     assert all(e["val_images"] == 500 for e in log if e["event"] == "epoch")
     saved = cfg.load_yaml(os.path.join(run_dir, "config.yaml"))
     assert saved["model"]["arch"] == "resnet10t"
@@ -179,7 +181,8 @@ def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, t
     assert "in memory" in " ".join(events(straight["run_dir"])[0]["notes"])
     # The time left after each epoch but the last (tests/test_eta.py: what it projects).
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
-    assert [line.endswith(" s left") for line in lines] == [True, True, False], lines
+    # seconds or minutes, as fast as the machine runs them
+    assert [bool(re.search(r"  ~[\d-]+ (s|min) left$", line)) for line in lines] == [True, True, False], lines
     original_step = TrainStep.__call__
 
     def step_then_signal(self, images, labels, mode, stubborn=None, step=0):
