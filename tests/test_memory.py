@@ -198,6 +198,12 @@ def test_in_memory_auto_follows_the_augmentation_and_the_budget(tmp_path):
         resolved(*light, "--in-memory", "off", "--flip-order", "alternate")
     with pytest.raises(cfg.ConfigError, match="raise --in-memory-budget"):
         resolved(*light, "--in-memory-budget", "1e-6", "--flip-order", "alternate")
+    torch_policy = ["--auto-augment", "autoaugment", "--aa-backend", "torch"]
+    assert resolved(*light, *torch_policy).data.in_memory == "on"
+    with pytest.raises(cfg.ConfigError, match="--aa-backend torch: needs the in-memory path.*raise --in-memory-budget"):
+        resolved(*light, *torch_policy, "--in-memory-budget", "1e-6")
+    with pytest.raises(cfg.ConfigError, match="--aa-backend torch: runs the policy over the in-memory path's batches"):
+        resolved(*light, *torch_policy, "--pad-crop", "0")
 
 
 def test_a_compiled_schedule_of_too_many_sizes_is_refused():

@@ -172,8 +172,9 @@ def test_a_stopped_run_resumes_exactly(builtin_cache, tmp_path, monkeypatch):
     assert not torch.equal(wa["online_labels"]["table"], torch.eye(10))
 
 
-@pytest.mark.parametrize("policy", [[], ["--auto-augment", "randaugment", "--data-pipelines", "2", "--policy-min-size", "24"]],
-                         ids=["crops-and-flips", "randaugment-in-dali-from-24px"])
+@pytest.mark.parametrize("policy", [[], ["--auto-augment", "randaugment", "--data-pipelines", "2", "--policy-min-size", "24"],
+                                    ["--auto-augment", "autoaugment", "--aa-backend", "torch", "--policy-min-size", "24"]],
+                         ids=["crops-and-flips", "randaugment-in-dali-from-24px", "autoaugment-in-torch-from-24px"])
 def test_in_memory_progressive_run_resumes_exactly_mid_schedule(builtin_cache, tmp_path, monkeypatch, policy, capsys):
     # resnet9s_cifar: resnet10t's 1 x 1 feature maps meet a oneDNN bf16 fault on a change of size (see DESIGN.md).
     common = ["--arch", "resnet9s_cifar", "--epochs", "3", "--pad-crop", "4", "--flip-order", "alternate",

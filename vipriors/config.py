@@ -251,7 +251,18 @@ class AugmentConfig(_Section):
         "vipriors", "the Color and Contrast operators of every policy: vipriors (PIL's operations, from DALI's integer "
                     "operators: cheaper on the CPU) | dali (DALI's own)")
 
+    aa_backend: Literal["dali", "torch"] = setting(
+        "dali", "where --auto-augment's policy runs: dali (DALI's graph, every policy) | torch (over each in-memory "
+                "batch at once, on the training device: the paper's ImageNet policy, --aa-policy original, only; "
+                "cheaper on a CPU)")
+
     def check(self):
+        if self.aa_backend == "torch" and self.auto_augment != "none" and (
+                self.auto_augment != "autoaugment" or self.aa_policy != "original"):
+            chosen = (f"--auto-augment {self.auto_augment}" if self.auto_augment != "autoaugment"
+                      else f"--aa-policy {self.aa_policy}")
+            self.refuse("aa_backend", f"runs only AutoAugment's original ImageNet policy, and {chosen} was asked for; "
+                                      "use --aa-backend dali, or --auto-augment autoaugment --aa-policy original")
         for name in ("scale", "ratio", "blur_sigma"):
             _ordered(self, name)
 

@@ -6,6 +6,7 @@ process gets and the stubborn file, then the (cached) scan of every image, then 
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 
@@ -103,6 +104,7 @@ def _in_memory(config: TrainConfig, train: folder.Samples, val: folder.Samples, 
     """The training batches and evaluation loader from images decoded once (vipriors.data.memory)."""
     from . import memory
     from .loader import CroppedBatchesThroughDali, decoded_eval_images, decoded_train_images  # imports DALI
+    from .torch_policy import PolicyInTorch
 
     data = config.data
     train_images = decoded_train_images(train, image_size=data.image_size, augment=config.augment,
@@ -110,10 +112,16 @@ def _in_memory(config: TrainConfig, train: folder.Samples, val: folder.Samples, 
     val_images = decoded_eval_images(val, image_size=data.image_size, crop_pct=data.crop_pct, threads=data.data_threads)
     batches = memory.MemoryBatches(train_images, train.labels, batch_size=data.batch_size, augment=config.augment,
                                    device=env.device, seed=config.runtime.seed, shard=shard)
-    if memory.needs_dali(config.augment):
-        batches = CroppedBatchesThroughDali(batches, augment=config.augment, device=env.device,
-                                            threads=data.data_threads, seed=config.runtime.seed, shard=shard,
-                                            pipeline_batch=data.pipeline_batch, pipelines=data.data_pipelines)
+    augment = config.augment
+    in_torch = augment.aa_backend == "torch" and augment.auto_augment != "none"
+    if memory.needs_dali(augment):  # rotation and blur, and the policy unless torch runs it
+        batches = CroppedBatchesThroughDali(
+            batches, augment=dataclasses.replace(augment, auto_augment="none") if in_torch else augment,
+            device=env.device, threads=data.data_threads, seed=config.runtime.seed, shard=shard,
+            pipeline_batch=data.pipeline_batch, pipelines=data.data_pipelines)
+    if in_torch:
+        batches = PolicyInTorch(batches, seed=config.runtime.seed, rank=shard.index, interpolation=augment.aa_interp,
+                                min_size=augment.policy_min_size)
     return batches, memory.MemoryEval(val_images, val.labels, batch_size=data.batch_size, device=env.device, shard=shard)
 
 

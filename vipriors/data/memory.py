@@ -23,8 +23,9 @@ from ..config import AugmentConfig
 from .shard import Shard, epoch_order
 
 # What the in-memory path can do: pad-and-crop and flips here, and after them rotation, blur
-# and the policies in DALI's graph fed with the cropped batches (vipriors.data.loader). Only
-# the random-resized crop needs the original file.
+# and the policies in DALI's graph fed with the cropped batches (vipriors.data.loader), or the
+# ImageNet policy in torch (vipriors.data.torch_policy). Only the random-resized crop needs the
+# original file.
 def unsupported_augmentation(augment: AugmentConfig) -> str | None:
     """Why ``augment`` needs the file pipeline, or None when the in-memory path runs it."""
     if augment.pad_crop == 0:
@@ -33,8 +34,10 @@ def unsupported_augmentation(augment: AugmentConfig) -> str | None:
 
 
 def needs_dali(augment: AugmentConfig) -> bool:
-    """Whether ``augment`` has operators after the crop and flip (rotation, blur, a policy), which run in DALI."""
-    return augment.rotate_prob > 0 or augment.blur_prob > 0 or augment.auto_augment != "none"
+    """Whether ``augment`` has operators after the crop and flip that run in DALI (rotation, blur, a
+    policy unless --aa-backend torch runs it)."""
+    return augment.rotate_prob > 0 or augment.blur_prob > 0 or (augment.auto_augment != "none"
+                                                                 and augment.aa_backend == "dali")
 
 
 def decoded_gb(images: int, image_size: int) -> float:

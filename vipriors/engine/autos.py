@@ -127,6 +127,13 @@ def check_in_memory_flags(config: TrainConfig) -> None:
     if config.augment.flip_order == "alternate" and (data.in_memory == "off" or why_not):
         raise ConfigError("--flip-order alternate: needs the in-memory path (--in-memory on or auto, with "
                           "pad-and-crop); use --flip-order random with the file pipeline")
+    if _policy_in_torch(config.augment) and (data.in_memory == "off" or why_not):
+        raise ConfigError("--aa-backend torch: runs the policy over the in-memory path's batches (--in-memory on or "
+                          "auto, with pad-and-crop); use --aa-backend dali with the file pipeline")
+
+
+def _policy_in_torch(augment) -> bool:
+    return augment.aa_backend == "torch" and augment.auto_augment != "none"
 
 
 def in_memory_for(config: TrainConfig) -> str:
@@ -147,6 +154,10 @@ def in_memory_for(config: TrainConfig) -> str:
     if config.augment.flip_order == "alternate":
         raise ConfigError(f"--flip-order alternate: needs the in-memory path, and the decoded images need "
                           f"{size_gb:.1f} GB, over --in-memory-budget {data.in_memory_budget:g}; raise --in-memory-budget")
+    if _policy_in_torch(config.augment):
+        raise ConfigError(f"--aa-backend torch: needs the in-memory path, and the decoded images need {size_gb:.1f} GB, "
+                          f"over --in-memory-budget {data.in_memory_budget:g}; raise --in-memory-budget or use "
+                          "--aa-backend dali")
     return "off"
 
 
