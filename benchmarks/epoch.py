@@ -14,7 +14,8 @@ Measured, in one run, one after the other:
            and once more on ``--data synthetic`` (the loop without any data path);
 and the recipe's average epoch under progressive resizing, from the per-size rates and the
 schedule's count of epochs at each size. With --policy, also an epoch of the trainer with that
-policy (RandAugment: 2 operations at magnitude 5) from the files and from the decoded pixels.
+policy (RandAugment: 2 operations at magnitude 5) from the files and from the decoded pixels
+(and for autoaugment, from the decoded pixels with the policy in torch: --aa-backend torch).
 Without --data the images are random pixels (the cost does not depend on them). With --rounds N
 all of it runs N times; each figure is then the median of its N values and each ratio the
 median of the N ratios taken within a round, each with its range.
@@ -133,14 +134,15 @@ def ours(root: str, arch: str, batch: int, size: int, sizes: list[int], out: str
 
 
 def ours_with_policy(root: str, arch: str, batch: int, size: int, policy: str, in_memory: str, out: str,
-                     threads: int, amp: str) -> float:
+                     threads: int, amp: str, backend: str = "dali") -> float:
     """Our trainer, one epoch at full size with ``policy`` (RandAugment: 2 operations at
-    magnitude 5), from the files or from the decoded pixels (``in_memory``)."""
+    magnitude 5), from the files or from the decoded pixels (``in_memory``), run by ``backend``."""
     argv = ["--data", root, "--arch", arch, "--batch-size", str(batch), "--image-size", str(size), "--pad-crop", "4",
             "--rotate-prob", "0", "--blur-prob", "0", "--auto-augment", policy, "--randaugment-n", "2",
             "--randaugment-m", "5", "--cutmix", "0", "--crop-pct", "1", "--label-smoothing", "0.1", "--optimizer",
             "nesterov", "--epochs", "1", "--in-memory", in_memory, "--amp", amp, "--memory-format", "channels_last",
-            "--compile", "off", "--output-dir", out, "--name", f"policy-{in_memory}", "--log-every", "1000"]
+            "--compile", "off", "--output-dir", out, "--name", f"policy-{in_memory}-{backend}", "--log-every", "1000",
+            "--aa-backend", backend]
     return epoch_rates(argv, threads)[size]
 
 
@@ -158,6 +160,9 @@ def one_round(args, root: str, decoded: torch.Tensor, labels: torch.Tensor, clas
         for where, label in (("off", "from the files"), ("on", "in memory")):
             rates[f"ours with {args.policy} {label}"] = ours_with_policy(root, args.arch, args.batch, args.size,
                                                                          args.policy, where, out, args.threads, amp)
+    if args.policy == "autoaugment":  # the paper's ImageNet policy also runs in torch (--aa-backend torch)
+        rates["ours with autoaugment in memory, in torch"] = ours_with_policy(
+            root, args.arch, args.batch, args.size, args.policy, "on", out, args.threads, amp, backend="torch")
     return rates
 
 
@@ -174,6 +179,9 @@ def round_ratios(rates: dict[str, float], args, schedule: list[int]) -> dict[str
     if args.policy != "none":
         ratios[f"{args.policy}: in memory vs from the files"] = (rates[f"ours with {args.policy} in memory"]
                                                                  / rates[f"ours with {args.policy} from the files"])
+    if args.policy == "autoaugment":
+        ratios["autoaugment in memory: in torch vs in DALI"] = (rates["ours with autoaugment in memory, in torch"]
+                                                                / rates["ours with autoaugment in memory"])
     return ratios
 
 

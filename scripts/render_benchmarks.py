@@ -91,18 +91,28 @@ def epoch_table(doc: dict) -> list[str]:
     lines = [f"**Training epoch** ({w['arch']}, {w['size']} px, batch {w['batch']}, {dtype}, channels_last, "
              f"{w['images']} images of {w['data']}{threads}) on {machine(doc['environment'])}:", "",
              *epoch_rounds_header(w.get("rounds", 1))]
+
+    def the_schedule(c: dict) -> str:
+        return (f" (schedule: {schedule['epochs']} epochs from {schedule['min_size']} px, ramp "
+                f"{schedule['ramp'][0]:g}-{schedule['ramp'][1]:g}, step {schedule['step']}: "
+                f"{c['average_images_per_sec']:.0f} img/s)") if "average_images_per_sec" in c else ""
+
+    return lines + rates_and_ratios(doc, the_schedule)
+
+
+def rates_and_ratios(doc: dict, extra=lambda comparison: "") -> list[str]:
+    """The rows of images/s and the table of ratios, each with its range over the rounds where there were several
+    (``extra`` adds to a comparison's name)."""
+    lines = []
     for r in doc["results"]:
         spread = f" | {r['range'][0]:.0f}-{r['range'][1]:.0f}" if "range" in r else ""
         lines.append(f"| {r['name']} | {r['images_per_sec']:.0f}{spread} |")
-    ranges = w.get("rounds", 1) > 1
+    ranges = doc["workload"].get("rounds", 1) > 1
     lines += ["", "| comparison | ratio |" + (" range over the rounds |" if ranges else ""),
               "|---|---|" + ("---|" if ranges else "")]
     for c in doc["comparisons"]:
-        extra = (f" (schedule: {schedule['epochs']} epochs from {schedule['min_size']} px, ramp "
-                 f"{schedule['ramp'][0]:g}-{schedule['ramp'][1]:g}, step {schedule['step']}: "
-                 f"{c['average_images_per_sec']:.0f} img/s)") if "average_images_per_sec" in c else ""
         spread = f" | {c['range'][0]:.2f}-{c['range'][1]:.2f}x" if "range" in c else ""
-        lines.append(f"| {c['name']}{extra} | {c['ratio']:.2f}x{spread} |")
+        lines.append(f"| {c['name']}{extra(c)} | {c['ratio']:.2f}x{spread} |")
     return lines
 
 
@@ -112,6 +122,15 @@ def epoch_rounds_header(rounds: int) -> list[str]:
         return ["| what | images/s |", "|---|---|"]
     return [f"Each figure is the median of {rounds} rounds, each ratio the median of the ratios within a round.", "",
             "| what | images/s | range over the rounds |", "|---|---|---|"]
+
+
+def policy_table(doc: dict) -> list[str]:
+    w = doc["workload"]
+    lines = [f"**AutoAugment's ImageNet policy alone** (in-memory crops and flips, {w['images']} images of "
+             f"{w['data']} decoded at {w['size']} px, batch {w['batch']}, {w['threads']} torch and DALI "
+             f"thread{'s' if w['threads'] > 1 else ''}; DALI: {w['pipelines']} pipeline(s) of {w['pipeline_batch']} "
+             f"images a run) on {machine(doc['environment'])}:", "", *epoch_rounds_header(w.get("rounds", 1))]
+    return lines + rates_and_ratios(doc)
 
 
 def cpu_grads_table(doc: dict) -> list[str]:
@@ -179,6 +198,8 @@ def render(folder: str) -> list[str]:
             lines += epoch_table(doc) + [""]
         elif kind == "cpu_grads":
             lines += cpu_grads_table(doc) + [""]
+        elif kind == "policy":
+            lines += policy_table(doc) + [""]
     return lines
 
 

@@ -146,6 +146,47 @@ def test_epoch_benchmark_in_rounds_reports_medians_and_ranges(tmp_path):
     assert f"| {full['ratio']:.2f}x | {low:.2f}-{high:.2f}x |" in table
 
 
+def test_epoch_benchmark_times_autoaugment_in_dali_and_in_torch():
+    doc = run("epoch.py", "--images", "40", "--batch", "8", "--size", "16", "--min-size", "16", "--epochs", "2",
+              "--policy", "autoaugment", "--threads", "1")
+    rates = {r["name"]: r["images_per_sec"] for r in doc["results"]}
+    ratios = {c["name"]: c["ratio"] for c in doc["comparisons"]}
+    assert ratios["autoaugment in memory: in torch vs in DALI"] == pytest.approx(
+        rates["ours with autoaugment in memory, in torch"] / rates["ours with autoaugment in memory"], abs=0.01)
+
+
+def test_policy_benchmark_times_dali_and_torch_on_the_same_crops(tmp_path):
+    doc = run("policy.py", "--images", "48", "--size", "16", "--sizes", "8,16", "--batch", "8", "--pipeline-batch", "16",
+              "--threads", "1", "--rounds", "2", "--out", str(tmp_path / "policy.json"))
+    assert doc["benchmark"] == "policy" and doc["workload"]["sizes"] == [8, 16]
+    rates = {r["name"]: r for r in doc["results"]}
+    ways = ["crops and flips alone", "policy in DALI", "policy in DALI, DALI's operators", "policy in torch"]
+    assert list(rates) == [f"{way} at {size}px" for size in (8, 16) for way in ways]
+    assert [r["name"] for r in doc["results"] if r.get("peer")] == ["policy in DALI at 8px", "policy in DALI at 16px"]
+    for c in doc["comparisons"]:
+        low, high = c["range"]
+        assert low <= c["ratio"] <= high, c
+        size = c["name"].rsplit(" at ", 1)[1]
+        peer = c["name"].split(" vs ", 1)[1].rsplit(" at ", 1)[0]
+        torch_rate, peer_rate = rates[f"policy in torch at {size}"], rates[f"{peer} at {size}"]
+        assert torch_rate["range"][0] / peer_rate["range"][1] - 0.01 <= c["ratio"] <= \
+            torch_rate["range"][1] / peer_rate["range"][0] + 0.01
+    sys.path.insert(0, os.path.join(REPO, "scripts"))
+    import render_benchmarks
+
+    table = "\n".join(render_benchmarks.policy_table(doc))
+    first = doc["comparisons"][0]
+    assert "median of 2 rounds" in table and f"| {first['name']} | {first['ratio']:.2f}x |" in table
+
+
+@pytest.mark.parametrize("flag,value,words", [("--threads", "0", "--threads 0: give at least 1"),
+                                              ("--sizes", "8,64", "--sizes 8,64: each size from 1 to --size 32")])
+def test_policy_benchmark_refuses_bad_flags_before_any_work(flag, value, words):
+    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "policy.py"), flag, value],
+                            capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 2 and words in result.stderr and not result.stdout
+
+
 @pytest.mark.parametrize("flag", ["--threads", "--rounds"])
 def test_epoch_benchmark_refuses_nothing_to_run_before_any_work(flag):
     result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "epoch.py"), flag, "0"],
