@@ -85,7 +85,7 @@ if [[ $DRY -eq 1 ]]; then
 else
   step environment 30 bash -c "nvidia-smi; $PY -c \"import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())\""
   step build 180 env TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" MAX_JOBS=16 "$PY" setup.py build_ext --inplace
-  step cuda_tests 90 "$PY" -m pytest -q -m cuda tests/test_ops.py tests/test_mix.py
+  step cuda_tests 90 "$PY" -m pytest -q -m cuda tests/test_ops.py tests/test_mix.py tests/test_torch_policy.py
   step sanitizer 60 env PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool memcheck --error-exitcode 1 \
        "$PY" -m pytest -q -m cuda tests/test_ops.py tests/test_mix.py -k "matches_cpu and not 224"
   step mix_benchmark 60 "$PY" benchmarks/mix.py --device cuda --batch 256 --size 224 --runs 20 --out "$OUT/mix.json"

@@ -160,7 +160,7 @@ def test_importing_it_needs_no_dali():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_on_the_gpu_the_policy_is_the_cpus():
     batch = images(n=64, height=32, width=32)
     draws = PolicyDraws.draw(64, torch.Generator().manual_seed(0))
