@@ -82,6 +82,18 @@ def time_ms(fn, device: torch.device, warmup: int = 2, runs: int = 10) -> dict:
     return {"median_ms": round(statistics.median(samples), 4), "spread_ms": round(max(samples) - min(samples), 4), "runs": runs}
 
 
+def matmul_rate_tflops(device: torch.device, dtype: torch.dtype = torch.bfloat16) -> float:
+    """The rate (TFLOP/s) a square matrix product in ``dtype`` reaches on ``device``, measured:
+    the yardstick for a training step's FLOPs, since what a device delivers (its clocks, its
+    cores, the library's kernels) is not its datasheet peak. Side 8192 on a GPU, 2048 on a CPU:
+    large enough to run at the full rate, small enough to time ten of in a few seconds."""
+    n = 8192 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    timing = time_ms(lambda: a @ b, device, warmup=3, runs=10)
+    return 2 * n ** 3 / (timing["median_ms"] / 1000) / 1e12
+
+
 def emit(document: dict, path: str | None = None) -> None:
     text = json.dumps(document, indent=1)
     print(text)

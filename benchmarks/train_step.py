@@ -22,8 +22,9 @@ warm-up) are not timed. Every variant of a network is prepared first; then each 
 rounds times --steps steps of every variant in turn, so that a slow spell of the machine hits
 them all: each rate is the median of the rounds, each speedup the median of the ratios within
 a round, with their range. FLOPs per image
-are counted with torch.utils.flop_counter (forward + backward), giving achieved TFLOP/s and,
-on a GPU with a known peak, model FLOPs utilisation.
+are counted with torch.utils.flop_counter (forward + backward), giving achieved TFLOP/s, their
+share of the bf16 matrix-product rate measured on the same device in the same run, and, on a
+GPU with a known datasheet peak, model FLOPs utilisation against that peak.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import emit, environment, parser_with_workload, pick_device  # noqa: E402
+from common import emit, environment, matmul_rate_tflops, parser_with_workload, pick_device  # noqa: E402
 
 from vipriors import ops  # noqa: E402
 from vipriors.config import MixConfig  # noqa: E402
@@ -202,6 +203,7 @@ def main() -> None:
     device = pick_device(args.device)
     results, flops = [], {}
     peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if device.type == "cuda" and k in torch.cuda.get_device_name(device)), None)
+    matmul = matmul_rate_tflops(device)
     archs = args.archs.split(",")
     for arch in archs:
         flops[arch] = flops_per_image(arch, args.size, args.classes)
@@ -209,6 +211,7 @@ def main() -> None:
         for entry in entries:
             if "images_per_sec" in entry:
                 entry["achieved_tflops"] = round(entry["images_per_sec"] * flops[arch] / 1e12, 4)
+                entry["of_matmul"] = round(entry["achieved_tflops"] / matmul, 4)
                 if peak:
                     entry["mfu"] = round(entry["achieved_tflops"] / peak, 4)
             print(f"{arch:28s} {entry['variant']:26s} {entry.get('images_per_sec', entry.get('error'))}", file=sys.stderr)
@@ -218,7 +221,8 @@ def main() -> None:
     comparisons = speedups(results, archs)
     emit({"benchmark": "train_step", "environment": environment(device),
           "workload": {"size": args.size, "batch": args.batch, "classes": args.classes, "steps": args.steps,
-                       "flops_per_image_fwd_bwd": flops, "peak_bf16_tflops": peak},
+                       "flops_per_image_fwd_bwd": flops, "peak_bf16_tflops": peak,
+                       "matmul_bf16_tflops": round(matmul, 4)},
           "results": results, "comparisons": comparisons}, args.out)
 
 

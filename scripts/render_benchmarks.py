@@ -51,23 +51,26 @@ def mix_table(doc: dict) -> list[str]:
 
 def train_table(doc: dict) -> list[str]:
     w = doc["workload"]
+    matmul = (f"; a bf16 matrix product on it, measured in the same run, {w['matmul_bf16_tflops']:.3f} TFLOP/s"
+              if "matmul_bf16_tflops" in w else "")
     lines = [f"**Training step** (synthetic tensors, {w['size']} px, batch {w['batch']}, fwd+bwd+SGD) on "
-             f"{machine(doc['environment'])}:", "",
-             "| arch | variant | images/s | vs baseline | TFLOP/s | MFU |", "|---|---|---|---|---|---|"]
+             f"{machine(doc['environment'])}{matmul}:", "",
+             "| arch | variant | images/s | vs baseline | TFLOP/s | of bf16 matmul | MFU |", "|---|---|---|---|---|---|---|"]
     comparisons = {(c["arch"], c["variant"]): c for c in doc["comparisons"]}
     baselines = {(c["arch"], c["baseline"]) for c in doc["comparisons"]}
     for r in doc["results"]:
         if "images_per_sec" not in r:
-            lines.append(f"| {r['arch']} | {r['variant']} | error: {r['error'][:60]} | | | |")
+            lines.append(f"| {r['arch']} | {r['variant']} | error: {r['error'][:60]} | | | | |")
             continue
         c = comparisons.get((r["arch"], r["variant"]))
         mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "-"
+        of_matmul = f"{100 * r['of_matmul']:.1f}%" if "of_matmul" in r else "-"
         versus = "baseline" if (r["arch"], r["variant"]) in baselines else "-"
         if c:  # with several rounds, the median of the rounds' ratios and their range
             low, high = (f"{x:.2f}" for x in c.get("range", [c["speedup"]] * 2))
             versus = f"{c['speedup']:.2f}x" + (f" ({low}-{high})" if low != high else "")
         lines.append(f"| {r['arch']} | {r['variant']} | {r['images_per_sec']:.1f} | {versus} | "
-                     f"{r['achieved_tflops']:.3f} | {mfu} |")
+                     f"{r['achieved_tflops']:.3f} | {of_matmul} | {mfu} |")
     lines += ["", "Variants: compiled/eager, cl = channels_last / nchw, bf16 autocast or fp32, input from our fused mix op (mix), "
               "timm's Mixup (timm) or a ready tensor (model). Baseline: plain eager+nchw+bf16+timm, what a timm user runs."]
     return lines

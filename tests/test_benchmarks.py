@@ -37,8 +37,12 @@ def test_train_step_benchmark_counts_flops_and_compares_to_the_plain_path(tmp_pa
               "--warmup", "1")
     assert doc["workload"]["flops_per_image_fwd_bwd"]["pyramidnet56_a48_cifar"] > 0
     flops = doc["workload"]["flops_per_image_fwd_bwd"]["pyramidnet56_a48_cifar"]
+    matmul = doc["workload"]["matmul_bf16_tflops"]
+    assert matmul > 0
     for r in doc["results"]:
         assert r["achieved_tflops"] == pytest.approx(r["images_per_sec"] * flops / 1e12, rel=0.01, abs=1e-4), r
+        # The step's share of the matrix-product rate measured in the same run.
+        assert r["of_matmul"] == pytest.approx(r["achieved_tflops"] / matmul, rel=0.01, abs=1e-4), r
         assert len(r["round_images_per_sec"]) == 3
         assert r["images_per_sec"] == pytest.approx(statistics.median(r["round_images_per_sec"]), abs=0.01)
     rounds = {r["variant"]: r["round_images_per_sec"] for r in doc["results"]}
@@ -59,6 +63,9 @@ def test_train_step_benchmark_counts_flops_and_compares_to_the_plain_path(tmp_pa
     low, high = doc["comparisons"][0]["range"]
     shown = f"| {doc['comparisons'][0]['speedup']:.2f}x" + (f" ({low:.2f}-{high:.2f})" if f"{low:.2f}" != f"{high:.2f}" else "")
     assert shown + " |" in result.stdout
+    # ... and each step's share of the measured matrix-product rate, the rate itself in the heading.
+    assert f"{doc['workload']['matmul_bf16_tflops']:.3f} TFLOP/s" in result.stdout
+    assert f"| {100 * doc['results'][0]['of_matmul']:.1f}% |" in result.stdout
 
 
 def test_cpu_grads_benchmark_times_each_layer_and_the_step_both_ways():
