@@ -210,10 +210,11 @@ def main() -> None:
         entries = measure_arch(arch, [parse_variant(name, arch, device) for name in args.variants.split(",")], args, device)
         for entry in entries:
             if "images_per_sec" in entry:
-                entry["achieved_tflops"] = round(entry["images_per_sec"] * flops[arch] / 1e12, 4)
-                entry["of_matmul"] = round(entry["achieved_tflops"] / matmul, 4)
+                tflops = entry["images_per_sec"] * flops[arch] / 1e12  # the shares from the unrounded rate
+                entry["achieved_tflops"] = round(tflops, 4)
+                entry["of_matmul"] = round(tflops / matmul, 4)
                 if peak:
-                    entry["mfu"] = round(entry["achieved_tflops"] / peak, 4)
+                    entry["mfu"] = round(tflops / peak, 4)
             print(f"{arch:28s} {entry['variant']:26s} {entry.get('images_per_sec', entry.get('error'))}", file=sys.stderr)
         results += entries
         if device.type == "cuda":
